@@ -1,0 +1,345 @@
+"""The D-Bus face of the registry: one message handler serving every object.
+
+Profiles have no exported object each. Like sd-bus's fallback vtables, one handler
+answers for the whole ``/org/sipprofile/SipProfile1`` subtree and looks the profile up
+when a call arrives; that is what keeps memory per stored profile near zero. Each
+call is validated against the contract, handed to the registry, answered once, and
+domain events become signals after the change is committed (hostnamed's shape).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from dbus_fast import Message, MessageFlag, MessageType, Variant
+from dbus_fast.aio import MessageBus
+
+from sipprofile.proto import names
+from sipprofile.proto.schema import SETTINGS, STATUS
+from sipprofile.server.errors import DomainError, ReadOnly
+from sipprofile.server.registry.events import (
+    DomainEvent,
+    ProfileChanged,
+    ProfileCreated,
+    ProfileDestroyed,
+)
+from sipprofile.server.registry.service import ProfileRegistry
+
+from . import errors as bus_errors
+from .introspection import (
+    STANDARD_INTERFACE_NAMES,
+    node_xml,
+    profile_node,
+    profile_spec,
+    registry_node,
+    registry_spec,
+)
+from .managed_objects import managed_objects_body
+from .values import profile_properties, unwrap, unwrap_dict
+from .wire import PremarshalledReply
+
+_log = logging.getLogger(__name__)
+
+#: Paths above the registry: answered with child nodes so introspection can walk down.
+_ANCESTORS: Final = {"/": "org", "/org": "sipprofile", "/org/sipprofile": "SipProfile1"}
+
+
+class CallError(Exception):
+    """A standard D-Bus error for a call that does not fit the interface."""
+
+    def __init__(self, name: str, text: str) -> None:
+        super().__init__(text)
+        self.name = name
+        self.text = text
+
+
+Handler = Callable[[Message, int], Awaitable[Message]]
+
+
+class BusService:
+    """Serves ``registry`` on ``bus`` under the names of ``sipprofile.proto.names``."""
+
+    def __init__(self, bus: MessageBus, registry: ProfileRegistry) -> None:
+        self.bus = bus
+        self.registry = registry
+        self._tasks: set[asyncio.Task[None]] = set()
+        reg = names.REGISTRY_INTERFACE
+        prof = names.PROFILE_INTERFACE
+        props = names.PROPERTIES_INTERFACE
+        intro = names.INTROSPECTABLE_INTERFACE
+        self._registry_methods: dict[tuple[str, str], Handler] = {
+            (reg, "CreateProfile"): self._create_profile,
+            (reg, "ListProfiles"): self._list_profiles,
+            (reg, "ListProfilesByType"): self._list_by_type,
+            (reg, "ListProfilesByAor"): self._list_by_aor,
+            (reg, "GetProfile"): self._get_profile,
+            (reg, "GetDefaultProfile"): self._get_default,
+            (reg, "SupportedTypes"): self._supported_types,
+            (names.OBJECT_MANAGER_INTERFACE, "GetManagedObjects"): self._managed_objects,
+            (props, "Get"): self._registry_get,
+            (props, "GetAll"): self._registry_get_all,
+            (props, "Set"): self._registry_set,
+            (intro, "Introspect"): self._registry_introspect,
+        }
+        self._profile_methods: dict[tuple[str, str], Handler] = {
+            (prof, "Update"): self._update,
+            (prof, "Delete"): self._delete,
+            (props, "Get"): self._profile_get,
+            (props, "GetAll"): self._profile_get_all,
+            (props, "Set"): self._profile_set,
+            (intro, "Introspect"): self._profile_introspect,
+        }
+        self._signatures: dict[tuple[str, str], str] = {
+            (reg, m): sig for m, (sig, _) in registry_spec().methods.items()
+        } | {(prof, m): sig for m, (sig, _) in profile_spec().methods.items()} | {
+            (names.OBJECT_MANAGER_INTERFACE, "GetManagedObjects"): "",
+            (props, "Get"): "ss",
+            (props, "GetAll"): "s",
+            (props, "Set"): "ssv",
+            (intro, "Introspect"): "",
+        }
+
+    # ----------------------------------------------------------------- plumbing
+
+    def start(self) -> None:
+        """Begin answering calls and forwarding domain events as signals."""
+        self.bus.add_message_handler(self._on_message)
+        self.registry.subscribe(self._on_domain_event)
+
+    async def drain(self) -> None:
+        """Stop taking calls and let the ones under way finish (graceful shutdown)."""
+        self.bus.remove_message_handler(self._on_message)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5)
+
+    def _on_message(self, msg: Message) -> bool | None:
+        if msg.message_type is not MessageType.METHOD_CALL or msg.path is None:
+            return None
+        path = msg.path
+        if not (path.startswith(names.REGISTRY_PATH) or path in _ANCESTORS):
+            return None
+        if msg.interface == names.PEER_INTERFACE:
+            return None  # dbus-fast answers Ping and GetMachineId itself
+        task = asyncio.get_running_loop().create_task(self._answer(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _answer(self, msg: Message) -> None:
+        try:
+            reply = await self._route(msg)
+        except DomainError as exc:
+            reply = bus_errors.error_reply(msg, exc)
+        except CallError as exc:
+            reply = Message.new_error(msg, exc.name, exc.text)
+        except Exception:
+            _log.exception("%s.%s on %s failed", msg.interface, msg.member, msg.path)
+            reply = Message.new_error(
+                msg, names.Error.INTERNAL, "the daemon failed to do this; see its log"
+            )
+        if not msg.flags & MessageFlag.NO_REPLY_EXPECTED:
+            self.bus.send(reply)
+
+    async def _route(self, msg: Message) -> Message:
+        path = msg.path or ""
+        if path in _ANCESTORS or path == names.PROFILES_PATH:
+            if (msg.interface in (None, names.INTROSPECTABLE_INTERFACE)) and (
+                msg.member == "Introspect"
+            ):
+                return await self._ancestor_introspect(msg)
+            raise CallError(bus_errors.UNKNOWN_METHOD, f"{path} only supports Introspect")
+        if path == names.REGISTRY_PATH:
+            return await self._dispatch(msg, self._registry_methods, 0)
+        profile_id = names.profile_id_from_path(path)
+        if profile_id is None:
+            raise CallError(bus_errors.UNKNOWN_OBJECT, f"there is no object at {path}")
+        if not await self.registry.repo.exists(profile_id):
+            if msg.member == "Introspect":
+                raise CallError(bus_errors.UNKNOWN_OBJECT, f"there is no object at {path}")
+            await self.registry.get(profile_id)  # raises NotFound with its message
+        return await self._dispatch(msg, self._profile_methods, profile_id)
+
+    async def _dispatch(
+        self, msg: Message, table: dict[tuple[str, str], Handler], profile_id: int
+    ) -> Message:
+        member = msg.member or ""
+        if msg.interface is None:
+            key = next((k for k in table if k[1] == member), ("", member))
+        else:
+            key = (msg.interface, member)
+        handler = table.get(key)
+        if handler is None:
+            raise CallError(
+                bus_errors.UNKNOWN_METHOD,
+                f"{msg.interface}.{member} does not exist on {msg.path}",
+            )
+        expected = self._signatures[key]
+        if msg.signature != expected:
+            raise CallError(
+                bus_errors.INVALID_ARGS,
+                f"{key[0]}.{member} takes arguments of type '{expected}', "
+                f"not '{msg.signature}'",
+            )
+        return await handler(msg, profile_id)
+
+    # ----------------------------------------------------------------- registry
+
+    async def _create_profile(self, msg: Message, _: int) -> Message:
+        profile = await self.registry.create(unwrap_dict(msg.body[0]))
+        return Message.new_method_return(msg, "o", [names.profile_path(profile.id)])
+
+    @staticmethod
+    def _paths(msg: Message, ids: list[int]) -> Message:
+        return Message.new_method_return(msg, "ao", [[names.profile_path(i) for i in ids]])
+
+    async def _list_profiles(self, msg: Message, _: int) -> Message:
+        return self._paths(msg, await self.registry.list_ids())
+
+    async def _list_by_type(self, msg: Message, _: int) -> Message:
+        return self._paths(msg, await self.registry.list_by_type(msg.body[0]))
+
+    async def _list_by_aor(self, msg: Message, _: int) -> Message:
+        return self._paths(msg, await self.registry.list_by_aor(msg.body[0]))
+
+    async def _get_profile(self, msg: Message, _: int) -> Message:
+        profile = await self.registry.get(msg.body[0])
+        return Message.new_method_return(msg, "o", [names.profile_path(profile.id)])
+
+    async def _get_default(self, msg: Message, _: int) -> Message:
+        found = await self.registry.default_id()
+        return Message.new_method_return(msg, "o", [names.profile_path(found)])
+
+    async def _supported_types(self, msg: Message, _: int) -> Message:
+        return Message.new_method_return(msg, "a(ss)", [self.registry.types.supported()])
+
+    async def _managed_objects(self, msg: Message, _: int) -> Message:
+        rows = await self.registry.repo.all_rows()
+        body = managed_objects_body(rows, self.registry.status, self.registry.type_class)
+        return PremarshalledReply(msg, "a{oa{sa{sv}}}", body)
+
+    async def _registry_get(self, msg: Message, _: int) -> Message:
+        raise CallError(
+            bus_errors.UNKNOWN_PROPERTY, f"the registry has no property {msg.body[1]!r}"
+        )
+
+    async def _registry_get_all(self, msg: Message, _: int) -> Message:
+        if msg.body[0] not in ("", names.REGISTRY_INTERFACE, names.OBJECT_MANAGER_INTERFACE,
+                               *STANDARD_INTERFACE_NAMES):
+            raise CallError(bus_errors.UNKNOWN_INTERFACE, f"no interface {msg.body[0]!r} here")
+        return Message.new_method_return(msg, "a{sv}", [{}])
+
+    _registry_set = _registry_get
+
+    async def _registry_introspect(self, msg: Message, _: int) -> Message:
+        return Message.new_method_return(msg, "s", [registry_node(["Profile"])])
+
+    async def _ancestor_introspect(self, msg: Message) -> Message:
+        path = msg.path or ""
+        if path == names.PROFILES_PATH:
+            xml = node_xml("", [str(i) for i in await self.registry.list_ids()])
+        else:
+            xml = node_xml("", [_ANCESTORS[path]])
+        return Message.new_method_return(msg, "s", [xml])
+
+    # ----------------------------------------------------------------- profiles
+
+    async def _properties(self, profile_id: int) -> dict[str, Variant]:
+        profile = await self.registry.get(profile_id)
+        return profile_properties(
+            profile,
+            self.registry.status(profile_id),
+            self.registry.type_class(profile.settings.type),
+        )
+
+    @staticmethod
+    def _check_interface(name: str) -> None:
+        if name not in ("", names.PROFILE_INTERFACE):
+            raise CallError(bus_errors.UNKNOWN_INTERFACE, f"a profile has no interface {name!r}")
+
+    async def _update(self, msg: Message, profile_id: int) -> Message:
+        await self.registry.update(profile_id, unwrap_dict(msg.body[0]))
+        return Message.new_method_return(msg)
+
+    async def _delete(self, msg: Message, profile_id: int) -> Message:
+        await self.registry.delete(profile_id)
+        return Message.new_method_return(msg)
+
+    async def _profile_get(self, msg: Message, profile_id: int) -> Message:
+        interface, name = msg.body
+        self._check_interface(interface)
+        properties = await self._properties(profile_id)
+        if name not in properties:
+            raise CallError(bus_errors.UNKNOWN_PROPERTY, f"a profile has no property {name!r}")
+        return Message.new_method_return(msg, "v", [properties[name]])
+
+    async def _profile_get_all(self, msg: Message, profile_id: int) -> Message:
+        if msg.body[0] in STANDARD_INTERFACE_NAMES:
+            return Message.new_method_return(msg, "a{sv}", [{}])
+        self._check_interface(msg.body[0])
+        return Message.new_method_return(msg, "a{sv}", [await self._properties(profile_id)])
+
+    async def _profile_set(self, msg: Message, profile_id: int) -> Message:
+        interface, name, value = msg.body
+        self._check_interface(interface)
+        if name in STATUS:
+            raise ReadOnly(f"{name} is a status property kept by the daemon; it cannot be written")
+        if name not in SETTINGS:
+            raise CallError(bus_errors.UNKNOWN_PROPERTY, f"a profile has no property {name!r}")
+        await self.registry.update(profile_id, {name: unwrap(value)})
+        return Message.new_method_return(msg)
+
+    async def _profile_introspect(self, msg: Message, _: int) -> Message:
+        return Message.new_method_return(msg, "s", [profile_node()])
+
+    # ----------------------------------------------------------------- signals
+
+    def _signal(self, path: str, interface: str, member: str, sig: str, body: list[Any]) -> None:
+        self.bus.send(Message.new_signal(path, interface, member, sig, body))
+
+    def _profile_event(self, profile_id: int, event: str) -> None:
+        self._signal(
+            names.REGISTRY_PATH, names.REGISTRY_INTERFACE, "ProfileEvent", "ts",
+            [profile_id, event],
+        )
+
+    def _on_domain_event(self, event: DomainEvent) -> None:
+        if isinstance(event, ProfileCreated):
+            profile = event.profile
+            props = profile_properties(
+                profile,
+                self.registry.status(profile.id),
+                self.registry.type_class(profile.settings.type),
+            )
+            interfaces = {names.PROFILE_INTERFACE: props} | {
+                name: {} for name in STANDARD_INTERFACE_NAMES
+            }
+            self._signal(
+                names.REGISTRY_PATH, names.OBJECT_MANAGER_INTERFACE, "InterfacesAdded",
+                "oa{sa{sv}}", [names.profile_path(profile.id), interfaces],
+            )
+            self._profile_event(profile.id, names.Event.CREATED)
+        elif isinstance(event, ProfileChanged):
+            profile = event.profile
+            if event.properties:
+                props = profile_properties(
+                    profile,
+                    self.registry.status(profile.id),
+                    self.registry.type_class(profile.settings.type),
+                )
+                changed = {name: props[name] for name in event.properties}
+                self._signal(
+                    names.profile_path(profile.id), names.PROPERTIES_INTERFACE,
+                    "PropertiesChanged", "sa{sv}as", [names.PROFILE_INTERFACE, changed, []],
+                )
+            self._profile_event(profile.id, names.Event.UPDATED)
+        elif isinstance(event, ProfileDestroyed):
+            self._signal(
+                names.REGISTRY_PATH, names.OBJECT_MANAGER_INTERFACE, "InterfacesRemoved",
+                "oas", [names.profile_path(event.profile_id),
+                        [names.PROFILE_INTERFACE, *STANDARD_INTERFACE_NAMES]],
+            )
+            self._profile_event(event.profile_id, names.Event.DESTROYED)
+

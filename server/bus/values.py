@@ -1,0 +1,73 @@
+"""Between D-Bus variants and domain values, in both directions.
+
+Incoming variants become ``Typed`` pairs (signature, value) so the domain can check
+types without knowing dbus-fast; outgoing profiles become property dictionaries.
+The password never has a way out: server dictionaries are built from
+``ServerSettings``, which does not hold one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dbus_fast import Variant
+
+from sipprofile.server.registry.model import Profile, ProfileStatus, ServerSettings, Typed
+
+
+def unwrap(variant: Variant) -> Typed:
+    """A variant as (signature, value); ``a{sv}`` contents are unwrapped too."""
+    signature = variant.signature
+    value = variant.value
+    if signature == "a{sv}":
+        value = {key: unwrap(inner) for key, inner in value.items()}
+    return signature, value
+
+
+def unwrap_dict(values: dict[str, Variant]) -> dict[str, Typed]:
+    """An ``a{sv}`` argument as a dict of ``Typed``."""
+    return {key: unwrap(v) for key, v in values.items()}
+
+
+def server_dict(server: ServerSettings) -> dict[str, Variant]:
+    """What a client may read of a registrar or proxy: no password, only whether one is set."""
+    return {
+        "Uri": Variant("s", server.uri),
+        "Username": Variant("s", server.username),
+        "Realm": Variant("s", server.realm),
+        "HasPassword": Variant("b", server.has_password),
+    }
+
+
+def profile_properties(
+    profile: Profile, status: ProfileStatus, type_class: str
+) -> dict[str, Variant]:
+    """Every property of a profile object, settings then status, as the XML lists them."""
+    s = profile.settings
+    extensions: dict[str, Any] = {k: Variant(sig, v) for k, (sig, v) in s.extensions.items()}
+    return {
+        "Type": Variant("s", s.type),
+        "ProviderName": Variant("s", s.provider_name),
+        "Aor": Variant("s", s.aor),
+        "AccessPoint": Variant("s", s.access_point),
+        "Registrar": Variant("a{sv}", server_dict(s.registrar)),
+        "OutboundProxy": Variant("a{sv}", server_dict(s.outbound_proxy)),
+        "SigComp": Variant("b", s.sigcomp),
+        "SecurityNegotiation": Variant("b", s.security_negotiation),
+        "AutoRegistration": Variant("b", s.auto_registration),
+        "Default": Variant("b", s.default),
+        "PrivateIdentity": Variant("s", s.private_identity),
+        "ContactParams": Variant("a{ss}", dict(s.contact_params)),
+        "Headers": Variant("as", list(s.headers)),
+        "Extensions": Variant("a{sv}", extensions),
+        "Id": Variant("t", profile.id),
+        "TypeClass": Variant("s", type_class),
+        "State": Variant("s", status.state),
+        "Holders": Variant("u", status.holders),
+        "RegisteredAors": Variant("as", list(status.registered_aors)),
+        "RegisteredContact": Variant("s", status.registered_contact),
+        "ServiceRoute": Variant("as", list(status.service_route)),
+        "NegotiatedSecurity": Variant("s", status.negotiated_security),
+        "Expires": Variant("u", status.expires),
+        "LastError": Variant("(ss)", list(status.last_error)),
+    }

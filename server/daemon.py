@@ -1,0 +1,140 @@
+"""Wiring and lifetime: open the store, serve the bus, stop cleanly on a signal.
+
+The bus name is requested only after the handler is installed and the database is
+open, so a client that sees the name appear can call at once (clients and D-Bus
+activation rely on that). SIGTERM and SIGINT finish the calls under way, close the
+database with a checkpoint and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbus_fast import BusType, NameFlag, RequestNameReply
+from dbus_fast.aio import MessageBus
+
+from sipprofile.proto.names import BUS_NAME
+
+from .bus.service import BusService
+from .errors import StoreError
+from .registry.service import ProfileRegistry
+from .store.database import Database
+from .types import load_types
+
+_log = logging.getLogger("sipprofiled")
+
+
+class DaemonError(Exception):
+    """The daemon cannot start; the message is for the person who started it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Parsed command line: which bus, which database."""
+
+    bus: str = "system"  # "session", "system" or "address"
+    address: str | None = None
+    database: Path | None = None
+
+
+def default_database(bus: str) -> Path:
+    """$XDG_STATE_HOME/sipprofiled/profiles.db for a user's bus, /var/lib for the system's."""
+    if bus == "system":
+        return Path("/var/lib/sipprofiled/profiles.db")
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "sipprofiled" / "profiles.db"
+
+
+class Daemon:
+    """One running sipprofiled: store, registry, bus service."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.database_path = options.database or default_database(options.bus)
+        self.db: Database | None = None
+        self.bus: MessageBus | None = None
+        self.service: BusService | None = None
+        self.registry: ProfileRegistry | None = None
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        """Open everything and take the bus name; raises DaemonError on failure."""
+        # The database and its WAL files hold passwords: nothing we create is for others.
+        os.umask(0o077)
+        try:
+            self.db = await Database.open(self.database_path)
+        except StoreError as exc:
+            raise DaemonError(str(exc)) from None
+        except OSError as exc:
+            raise DaemonError(f"cannot open {self.database_path}: {exc.strerror}") from None
+        self.registry = ProfileRegistry(self.db, load_types())
+        try:
+            if self.options.address:
+                bus = MessageBus(bus_address=self.options.address)
+            else:
+                kind = BusType.SYSTEM if self.options.bus == "system" else BusType.SESSION
+                bus = MessageBus(bus_type=kind)
+            self.bus = await bus.connect()
+        except Exception as exc:
+            await self.close()
+            raise DaemonError(f"cannot connect to the {self.options.bus} bus: {exc}") from None
+        self.service = BusService(self.bus, self.registry)
+        self.service.start()
+        reply = await self.bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
+        if reply is not RequestNameReply.PRIMARY_OWNER:
+            await self.close()
+            raise DaemonError(
+                f"another sipprofiled already owns {BUS_NAME} on this bus; not starting a second"
+            )
+        _log.info("serving %s with database %s", BUS_NAME, self.database_path)
+
+    def request_stop(self) -> None:
+        """Ask ``run_until_stopped`` to return (signal handlers call this)."""
+        self._stopping.set()
+
+    async def run_until_stopped(self) -> None:
+        """Serve until asked to stop or the bus goes away."""
+        assert self.bus is not None
+        disconnected = asyncio.ensure_future(self.bus.wait_for_disconnect())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        done, _ = await asyncio.wait({disconnected, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if disconnected in done:
+            self.bus = None
+            raise DaemonError("lost the connection to the bus")
+        disconnected.cancel()
+
+    async def close(self) -> None:
+        """Release the name, finish calls under way, close bus and database."""
+        if self.service is not None:
+            await self.service.drain()
+            self.service = None
+        if self.bus is not None:
+            self.bus.disconnect()
+            self.bus = None
+        if self.db is not None:
+            await self.db.close()
+            self.db = None
+
+
+async def run(options: Options) -> int:
+    """The daemon's whole life; returns the exit status."""
+    daemon = Daemon(options)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, daemon.request_stop)
+    try:
+        await daemon.start()
+        await daemon.run_until_stopped()
+    except DaemonError as exc:
+        _log.error("%s", exc)
+        await daemon.close()
+        return 1
+    _log.info("stopping")
+    await daemon.close()
+    return 0

@@ -1,0 +1,1 @@
+"""The domain: profiles, their validation, status and events, independent of D-Bus."""

@@ -1,0 +1,40 @@
+"""Domain events: what the registry tells its listeners after a change is committed.
+
+Small frozen values, as in h11: the bus layer turns them into signals, and tests can
+assert on them without a bus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import Profile
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileCreated:
+    """A profile was stored."""
+
+    profile: Profile
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChanged:
+    """A stored profile changed; ``properties`` are the bus names whose value changed.
+
+    Empty ``properties`` means only something unreadable changed (a password): the
+    profile is "updated" but no property changed.
+    """
+
+    profile: Profile
+    properties: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileDestroyed:
+    """A profile was deleted."""
+
+    profile_id: int
+
+
+DomainEvent = ProfileCreated | ProfileChanged | ProfileDestroyed

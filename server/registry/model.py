@@ -1,0 +1,116 @@
+"""The profile as the domain sees it: settings, stored secrets, live status.
+
+Settings are immutable values; an update makes a new one. Property names on the bus
+(``ProviderName``) map to field names here (``provider_name``) through ``FIELDS``, so
+there is one place to change when a setting is added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sipprofile.proto.schema import State
+
+#: A value as it came off the bus: (D-Bus signature, Python value). Dictionaries of
+#: variants (``a{sv}``) hold ``Typed`` values again.
+Typed = tuple[str, Any]
+
+#: Which server a secret belongs to; also the prefix of its columns in the store.
+REGISTRAR: Final = "registrar"
+PROXY: Final = "proxy"
+SERVERS: Final = (REGISTRAR, PROXY)
+SERVER_OF_SETTING: Final = {"Registrar": REGISTRAR, "OutboundProxy": PROXY}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """A registrar or outbound proxy; the password lives apart, only its presence here."""
+
+    uri: str = ""
+    username: str = ""
+    realm: str = ""
+    has_password: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSettings:
+    """Every setting of a profile, as stored."""
+
+    type: str
+    aor: str
+    provider_name: str = ""
+    access_point: str = ""
+    registrar: ServerSettings = ServerSettings()
+    outbound_proxy: ServerSettings = ServerSettings()
+    sigcomp: bool = False
+    security_negotiation: bool = False
+    auto_registration: bool = False
+    default: bool = False
+    private_identity: str = ""
+    contact_params: Mapping[str, str] = field(default_factory=dict)
+    headers: tuple[str, ...] = ()
+    #: name -> (signature, value), so a value keeps the D-Bus type it was given.
+    extensions: Mapping[str, Typed] = field(default_factory=dict)
+
+
+#: Bus property name -> ProfileSettings field name.
+FIELDS: Final[dict[str, str]] = {
+    "Type": "type",
+    "ProviderName": "provider_name",
+    "Aor": "aor",
+    "AccessPoint": "access_point",
+    "Registrar": "registrar",
+    "OutboundProxy": "outbound_proxy",
+    "SigComp": "sigcomp",
+    "SecurityNegotiation": "security_negotiation",
+    "AutoRegistration": "auto_registration",
+    "Default": "default",
+    "PrivateIdentity": "private_identity",
+    "ContactParams": "contact_params",
+    "Headers": "headers",
+    "Extensions": "extensions",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A stored profile: its id, settings and the random Contact user part.
+
+    ``contact_user`` is generated once at creation and kept, so that a restart
+    re-registers the same binding instead of leaving a stale one at the registrar.
+    """
+
+    id: int
+    settings: ProfileSettings
+    contact_user: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileStatus:
+    """Live registration status; every profile without a session shares ``IDLE``."""
+
+    state: str = State.UNREGISTERED
+    holders: int = 0
+    registered_aors: tuple[str, ...] = ()
+    registered_contact: str = ""
+    service_route: tuple[str, ...] = ()
+    negotiated_security: str = ""
+    expires: int = 0
+    last_error: tuple[str, str] = ("", "")
+
+
+IDLE: Final = ProfileStatus()
+
+
+@dataclass(frozen=True, slots=True)
+class ValidChanges:
+    """What a validated CreateProfile or Update asks for.
+
+    ``settings`` maps field names to new values; ``passwords`` maps a server
+    (``REGISTRAR``/``PROXY``) to its new password, ``""`` meaning "remove".
+    """
+
+    settings: Mapping[str, Any]
+    passwords: Mapping[str, str]
