@@ -106,9 +106,7 @@ def typed_variant(value: object, signature: str | None, *, what: str = "value") 
         return value
     if signature is not None:
         candidate: object = value
-        if isinstance(value, tuple) and signature.startswith("a"):
-            candidate = list(value)
-        elif isinstance(value, tuple) and signature.startswith("("):
+        if isinstance(value, tuple) and signature[0] in "a(":
             candidate = list(value)
         elif isinstance(value, Mapping) and not isinstance(value, dict):
             candidate = dict(value)

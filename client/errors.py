@@ -85,13 +85,13 @@ class InUse(SipProfileError):
 
 
 class AlreadyEnabled(SipProfileError):
-    """This client already holds the profile enabled."""
+    """The calling client already holds the profile enabled."""
 
     dbus_name = Error.ALREADY_ENABLED
 
 
 class NotEnabled(SipProfileError):
-    """This client does not hold the profile enabled."""
+    """The calling client does not hold the profile enabled."""
 
     dbus_name = Error.NOT_ENABLED
 
@@ -210,7 +210,9 @@ def error_class(name: str) -> type[SipProfileError]:
     return _BY_NAME.get(name, BusError)
 
 
-def daemon_unavailable(where: str, detail: str = "", *, name: str | None = None) -> DaemonUnavailable:
+def daemon_unavailable(
+    where: str, detail: str = "", *, name: str | None = None
+) -> DaemonUnavailable:
     """A :class:`DaemonUnavailable` whose message says what to do about it.
 
     ``where`` describes the bus ("the system bus", "the bus at unix:path=...") so

@@ -19,19 +19,37 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str]:
         "as org.sipprofile.SipProfile1.",
     )
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--session", action="store_const", dest="bus", const="session",
-                       help="serve on the session (user) bus")
-    where.add_argument("--system", action="store_const", dest="bus", const="system",
-                       help="serve on the system bus (the default)")
-    where.add_argument("--address", metavar="ADDRESS",
-                       help="serve on the bus at this D-Bus address")
-    parser.add_argument("--database", metavar="PATH", type=Path,
-                        help="profile database (default: $XDG_STATE_HOME/sipprofiled/"
-                        "profiles.db on the session bus, /var/lib/sipprofiled/profiles.db "
-                        "on the system bus)")
-    parser.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"],
-                        help="how much to log to stderr (default: info)")
+    where.add_argument(
+        "--session",
+        action="store_const",
+        dest="bus",
+        const="session",
+        help="serve on the session (user) bus",
+    )
+    where.add_argument(
+        "--system",
+        action="store_const",
+        dest="bus",
+        const="system",
+        help="serve on the system bus (the default)",
+    )
+    where.add_argument(
+        "--address", metavar="ADDRESS", help="serve on the bus at this D-Bus address"
+    )
+    parser.add_argument(
+        "--database",
+        metavar="PATH",
+        type=Path,
+        help="profile database (default: $XDG_STATE_HOME/sipprofiled/"
+        "profiles.db on the session bus, /var/lib/sipprofiled/profiles.db "
+        "on the system bus)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="how much to log to stderr (default: info)",
+    )
     args = parser.parse_args(argv)
     bus = "address" if args.address else (args.bus or "system")
     return Options(bus=bus, address=args.address, database=args.database), args.log_level

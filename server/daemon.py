@@ -100,7 +100,9 @@ class Daemon:
     async def run_until_stopped(self) -> None:
         """Serve until asked to stop or the bus goes away."""
         assert self.bus is not None
-        disconnected = asyncio.ensure_future(self.bus.wait_for_disconnect())
+        disconnected = asyncio.ensure_future(
+            self.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+        )
         stopping = asyncio.ensure_future(self._stopping.wait())
         done, _ = await asyncio.wait({disconnected, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()

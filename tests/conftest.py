@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from sipprofile.client import Registry
 from sipprofile.proto.names import BUS_NAME
 from sipprofile.server.daemon import Daemon, Options
 
@@ -96,7 +95,9 @@ async def daemon(dbus_address: str, tmp_path: Path) -> AsyncIterator[RunningDaem
 
 
 @pytest.fixture
-async def registry(daemon: RunningDaemon) -> AsyncIterator[Registry]:
+async def registry(daemon: RunningDaemon) -> AsyncIterator[object]:
+    from sipprofile.client import Registry
+
     client = await Registry.connect(address=daemon.address)
     try:
         yield client
@@ -144,6 +145,7 @@ class DaemonProcess:
 
     process: asyncio.subprocess.Process
     db_path: Path
+    address: str
 
     async def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
         if self.process.returncode is None:
@@ -160,7 +162,7 @@ async def daemon_process(dbus_address: str, tmp_path: Path) -> AsyncIterator[Dae
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     await wait_for_name(dbus_address)
-    handle = DaemonProcess(process, db_path)
+    handle = DaemonProcess(process, db_path, dbus_address)
     try:
         yield handle
     finally:

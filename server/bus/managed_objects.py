@@ -74,9 +74,7 @@ def _server(w: Writer, uri: str, username: str, realm: str, has_password: int) -
     w.end_array(mark)
 
 
-def write_profile(
-    w: Writer, row: Row, status: ProfileStatus, type_class: str
-) -> None:
+def write_profile(w: Writer, row: Row, status: ProfileStatus, type_class: str) -> None:
     """One ``{o, a{sa{sv}}}`` entry for a profile row (``store.profiles.SELECT``)."""
     buf = w.buf
     string = w.string

@@ -92,15 +92,17 @@ class BusService:
             (props, "Set"): self._profile_set,
             (intro, "Introspect"): self._profile_introspect,
         }
-        self._signatures: dict[tuple[str, str], str] = {
-            (reg, m): sig for m, (sig, _) in registry_spec().methods.items()
-        } | {(prof, m): sig for m, (sig, _) in profile_spec().methods.items()} | {
-            (names.OBJECT_MANAGER_INTERFACE, "GetManagedObjects"): "",
-            (props, "Get"): "ss",
-            (props, "GetAll"): "s",
-            (props, "Set"): "ssv",
-            (intro, "Introspect"): "",
-        }
+        self._signatures: dict[tuple[str, str], str] = (
+            {(reg, m): sig for m, (sig, _) in registry_spec().methods.items()}
+            | {(prof, m): sig for m, (sig, _) in profile_spec().methods.items()}
+            | {
+                (names.OBJECT_MANAGER_INTERFACE, "GetManagedObjects"): "",
+                (props, "Get"): "ss",
+                (props, "GetAll"): "s",
+                (props, "Set"): "ssv",
+                (intro, "Introspect"): "",
+            }
+        )
 
     # ----------------------------------------------------------------- plumbing
 
@@ -180,8 +182,7 @@ class BusService:
         if msg.signature != expected:
             raise CallError(
                 bus_errors.INVALID_ARGS,
-                f"{key[0]}.{member} takes arguments of type '{expected}', "
-                f"not '{msg.signature}'",
+                f"{key[0]}.{member} takes arguments of type '{expected}', not '{msg.signature}'",
             )
         return await handler(msg, profile_id)
 
@@ -226,8 +227,12 @@ class BusService:
         )
 
     async def _registry_get_all(self, msg: Message, _: int) -> Message:
-        if msg.body[0] not in ("", names.REGISTRY_INTERFACE, names.OBJECT_MANAGER_INTERFACE,
-                               *STANDARD_INTERFACE_NAMES):
+        if msg.body[0] not in (
+            "",
+            names.REGISTRY_INTERFACE,
+            names.OBJECT_MANAGER_INTERFACE,
+            *STANDARD_INTERFACE_NAMES,
+        ):
             raise CallError(bus_errors.UNKNOWN_INTERFACE, f"no interface {msg.body[0]!r} here")
         return Message.new_method_return(msg, "a{sv}", [{}])
 
@@ -301,7 +306,10 @@ class BusService:
 
     def _profile_event(self, profile_id: int, event: str) -> None:
         self._signal(
-            names.REGISTRY_PATH, names.REGISTRY_INTERFACE, "ProfileEvent", "ts",
+            names.REGISTRY_PATH,
+            names.REGISTRY_INTERFACE,
+            "ProfileEvent",
+            "ts",
             [profile_id, event],
         )
 
@@ -317,8 +325,11 @@ class BusService:
                 name: {} for name in STANDARD_INTERFACE_NAMES
             }
             self._signal(
-                names.REGISTRY_PATH, names.OBJECT_MANAGER_INTERFACE, "InterfacesAdded",
-                "oa{sa{sv}}", [names.profile_path(profile.id), interfaces],
+                names.REGISTRY_PATH,
+                names.OBJECT_MANAGER_INTERFACE,
+                "InterfacesAdded",
+                "oa{sa{sv}}",
+                [names.profile_path(profile.id), interfaces],
             )
             self._profile_event(profile.id, names.Event.CREATED)
         elif isinstance(event, ProfileChanged):
@@ -331,15 +342,22 @@ class BusService:
                 )
                 changed = {name: props[name] for name in event.properties}
                 self._signal(
-                    names.profile_path(profile.id), names.PROPERTIES_INTERFACE,
-                    "PropertiesChanged", "sa{sv}as", [names.PROFILE_INTERFACE, changed, []],
+                    names.profile_path(profile.id),
+                    names.PROPERTIES_INTERFACE,
+                    "PropertiesChanged",
+                    "sa{sv}as",
+                    [names.PROFILE_INTERFACE, changed, []],
                 )
             self._profile_event(profile.id, names.Event.UPDATED)
         elif isinstance(event, ProfileDestroyed):
             self._signal(
-                names.REGISTRY_PATH, names.OBJECT_MANAGER_INTERFACE, "InterfacesRemoved",
-                "oas", [names.profile_path(event.profile_id),
-                        [names.PROFILE_INTERFACE, *STANDARD_INTERFACE_NAMES]],
+                names.REGISTRY_PATH,
+                names.OBJECT_MANAGER_INTERFACE,
+                "InterfacesRemoved",
+                "oas",
+                [
+                    names.profile_path(event.profile_id),
+                    [names.PROFILE_INTERFACE, *STANDARD_INTERFACE_NAMES],
+                ],
             )
             self._profile_event(event.profile_id, names.Event.DESTROYED)
-

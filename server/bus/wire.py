@@ -23,7 +23,20 @@ _I32: Final = struct.Struct("<i")
 _I64: Final = struct.Struct("<q")
 _ZEROS: Final = tuple(b"\0" * n for n in range(8))
 
-_ALIGN: Final = {"s": 4, "o": 4, "g": 1, "b": 4, "u": 4, "i": 4, "t": 8, "x": 8, "a": 4, "(": 8, "{": 8, "y": 1}
+_ALIGN: Final = {
+    "s": 4,
+    "o": 4,
+    "g": 1,
+    "b": 4,
+    "u": 4,
+    "i": 4,
+    "t": 8,
+    "x": 8,
+    "a": 4,
+    "(": 8,
+    "{": 8,
+    "y": 1,
+}
 
 
 class Writer:
@@ -128,7 +141,7 @@ def prefix(key: str, sig: str) -> bytes:
     return bytes(w.buf)
 
 
-class PremarshalledReply(Message):  # type: ignore[misc]
+class PremarshalledReply(Message):
     """A METHOD_RETURN whose body was marshalled already.
 
     dbus-fast calls ``_marshall`` when it writes a message; this override sends the

@@ -82,7 +82,8 @@ class ProfileRegistry:
 
     async def get(self, profile_id: int) -> Profile:
         """The stored profile, or ``NotFound``."""
-        profile = await self.repo.get(profile_id) if profile_id > 0 else None
+        # SQLite ids are signed 64-bit; a larger D-Bus 't' cannot name a profile.
+        profile = await self.repo.get(profile_id) if 0 < profile_id < 2**63 else None
         if profile is None:
             raise NotFound(f"there is no profile with id {profile_id}")
         return profile
@@ -92,7 +93,9 @@ class ProfileRegistry:
         changes = validate_changes(raw, current=None)
         kind = self._type(changes.settings.get("type", DEFAULT_TYPE))
         if "aor" not in changes.settings:
-            raise InvalidArgument("Aor is required: a sip: or sips: URI such as sip:alice@example.com")
+            raise InvalidArgument(
+                "Aor is required: a sip: or sips: URI such as sip:alice@example.com"
+            )
         defaults: dict[str, Any] = {FIELDS[k]: v for k, v in kind.defaults.items()}
         settings = ProfileSettings(**{**defaults, **changes.settings, "type": kind.name})
         self._check_type_rules(kind, settings)

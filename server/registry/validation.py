@@ -106,8 +106,7 @@ def check_aor(value: str) -> str:
     uri = _uri("Aor", value)
     if not uri.user:
         raise InvalidArgument(
-            f"Aor {value!r} has no user part; an address of record looks like "
-            "sip:alice@example.com"
+            f"Aor {value!r} has no user part; an address of record looks like sip:alice@example.com"
         )
     if uri.password is not None:
         raise InvalidArgument("Aor must not carry a password; set Registrar.Password instead")
@@ -194,7 +193,9 @@ def _check_extensions(value: Mapping[str, Typed]) -> dict[str, Typed]:
         raise InvalidArgument(f"Extensions has {len(value)} entries; at most {MAX_EXTENSIONS}")
     for key, (signature, item) in value.items():
         if not key or len(key) > 128 or any(c.isspace() or not c.isprintable() for c in key):
-            raise InvalidArgument(f"Extensions: {key!r} is not a valid key (1-128 printable, no spaces)")
+            raise InvalidArgument(
+                f"Extensions: {key!r} is not a valid key (1-128 printable, no spaces)"
+            )
         if signature not in EXTENSION_SIGNATURES:
             allowed = ", ".join(describe_type(s) for s in EXTENSION_SIGNATURES)
             raise InvalidArgument(
@@ -246,14 +247,14 @@ def _merge_server(
         elif key == "Password":
             password = _text(where, value, MAX_TEXT)
             merged = replace(merged, has_password=bool(value))
+        elif key == "Username":
+            merged = replace(merged, username=_text(where, value))
         else:
-            merged = replace(merged, **{key.lower(): _text(where, value)})
+            merged = replace(merged, realm=_text(where, value))
     return merged, password
 
 
-def validate_changes(
-    raw: Mapping[str, Typed], *, current: ProfileSettings | None
-) -> ValidChanges:
+def validate_changes(raw: Mapping[str, Typed], *, current: ProfileSettings | None) -> ValidChanges:
     """Validate a CreateProfile (``current`` is None) or Update request.
 
     Returns the new values by field name; raises on the first bad key, in the order
@@ -269,7 +270,9 @@ def validate_changes(
             known = ", ".join(SETTINGS)
             raise InvalidArgument(f"unknown setting {key!r}; the settings are: {known}")
         if key in CREATE_ONLY and not creating:
-            raise ReadOnly(f"{key} is fixed when a profile is created; create a new profile instead")
+            raise ReadOnly(
+                f"{key} is fixed when a profile is created; create a new profile instead"
+            )
         if key in SERVER_OF_SETTING:
             value = _expect(key, "a{sv}", typed)
             base = getattr(current, FIELDS[key]) if current else ServerSettings()

@@ -54,11 +54,7 @@ class Database:
 
         ``migrate_to`` exists for tests that need an old schema on disk.
         """
-        if not path.parent.exists():
-            path.parent.mkdir(mode=DIR_MODE, parents=True)
-        if path.exists() and path.stat().st_size > 0:
-            _check_header(path)
-        _secure_file(path)
+        await asyncio.to_thread(_prepare_file, path)
         conn = await aiosqlite.connect(path, isolation_level=None)
         try:
             db = cls(conn, path)
@@ -66,18 +62,27 @@ class Database:
         except BaseException:
             await conn.close()
             raise
-        _secure_file(path)
+        await asyncio.to_thread(_secure_file, path)
         return db
 
     async def _check_and_migrate(self, target: int) -> None:
-        version = await self.scalar("PRAGMA user_version")
+        try:
+            version = await self.scalar("PRAGMA user_version")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} cannot be read ({exc}); it is left untouched. "
+                "Restore it from a backup or move it aside."
+            ) from None
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} was written by a newer sipprofiled (schema {version}; this "
                 f"version knows up to {SCHEMA_VERSION}). It is left untouched: run the newer "
                 "version, or point --database at another file."
             )
-        result = await self.scalar("PRAGMA quick_check")
+        try:
+            result = await self.scalar("PRAGMA quick_check")
+        except sqlite3.DatabaseError as exc:
+            result = str(exc)
         if result != "ok":
             raise StoreError(
                 f"{self.path} failed its integrity check ({result}); it is left untouched. "
@@ -119,10 +124,10 @@ class Database:
             row = await cursor.fetchone()
         return row[0] if row else None
 
-    async def rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row | tuple[Any, ...]]:
+    async def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of a query."""
         async with self.conn.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+            return [tuple(row) for row in await cursor.fetchall()]
 
     async def close(self) -> None:
         """Checkpoint and close; the WAL is folded back so the file stands alone."""
@@ -146,6 +151,15 @@ def split_statements(script: str) -> list[str]:
     if pending.strip():
         statements.append(pending.strip())
     return statements
+
+
+def _prepare_file(path: Path) -> None:
+    """Make the 0700 directory, refuse foreign files, create the file 0600."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=DIR_MODE, parents=True)
+    if path.exists() and path.stat().st_size > 0:
+        _check_header(path)
+    _secure_file(path)
 
 
 def _check_header(path: Path) -> None:

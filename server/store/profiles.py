@@ -98,11 +98,13 @@ class ProfileRepository:
 
     async def exists(self, profile_id: int) -> bool:
         """Whether a profile has this id; cheap, for routing bus calls."""
+        if not 0 < profile_id < 2**63:  # outside SQLite's integer range
+            return False
         return bool(await self.db.scalar("SELECT 1 FROM profiles WHERE id = ?", (profile_id,)))
 
     async def all_rows(self) -> list[Row]:
         """Every profile as raw rows, in id order (for bulk replies)."""
-        return [tuple(r) for r in await self.db.rows(SELECT + " ORDER BY p.id")]
+        return await self.db.rows(SELECT + " ORDER BY p.id")
 
     async def ids(self, where: str = "", params: tuple[Any, ...] = ()) -> list[int]:
         """Ids of profiles matching a fixed WHERE clause, in id order."""

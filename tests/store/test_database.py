@@ -1,0 +1,191 @@
+"""The SQLite store on real files: modes, migrations, refusals, crash safety."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import stat
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sipprofile.server.errors import StoreError
+from sipprofile.server.registry.model import ProfileSettings, ServerSettings
+from sipprofile.server.store.database import Database
+from sipprofile.server.store.migrations import APPLICATION_ID, SCHEMA_VERSION
+from sipprofile.server.store.profiles import ProfileRepository
+
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_new_database_is_private_and_current(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)  # a permissive umask must not leak the file
+    try:
+        path = tmp_path / "deep" / "state" / "profiles.db"
+        db = await Database.open(path)
+        repo = ProfileRepository(db)
+        async with db.transaction():
+            await repo.insert(ProfileSettings(type="IETF", aor="sip:a@x.org"), "k", "cu1")
+        assert mode(path.parent) == 0o700
+        for name in ("profiles.db", "profiles.db-wal", "profiles.db-shm"):
+            if (path.parent / name).exists():
+                assert mode(path.parent / name) == 0o600, name
+        assert await db.scalar("PRAGMA user_version") == SCHEMA_VERSION
+        assert await db.scalar("PRAGMA journal_mode") == "wal"
+        assert await db.scalar("PRAGMA foreign_keys") == 1
+        await db.close()
+    finally:
+        os.umask(old_umask)
+    assert mode(path) == 0o600
+
+
+async def test_secrets_live_in_their_own_table(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "p.db")
+    repo = ProfileRepository(db)
+    settings = ProfileSettings(type="IETF", aor="sip:a@x.org",
+                               registrar=ServerSettings("sip:x.org", "a", "", True))
+    async with db.transaction():
+        pid = await repo.insert(settings, "k", "cu1")
+        await repo.set_passwords(pid, {"registrar": "hunter2"})
+    profile = await repo.get(pid)
+    assert profile is not None and profile.settings.registrar.has_password
+    assert "hunter2" not in repr(profile)
+    assert await repo.password(pid, "registrar") == "hunter2"
+    row_text = repr(await db.rows("SELECT * FROM profiles"))
+    assert "hunter2" not in row_text
+    async with db.transaction():
+        await repo.delete(pid)
+    assert await db.rows("SELECT * FROM secrets") == []  # cascade
+    await db.close()
+
+
+async def test_migration_from_schema_1_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = await Database.open(path, migrate_to=1)
+    assert await db.scalar("PRAGMA user_version") == 1
+    for n in range(3):
+        await db.conn.execute(
+            "INSERT INTO profiles (type, aor, aor_key, provider_name) VALUES (?, ?, ?, ?)",
+            ("IETF", f"sip:u{n}@x.org", f"k{n}", f"P{n}"),
+        )
+    await db.conn.execute(
+        "INSERT INTO secrets (profile_id, server, password) VALUES (1, 'registrar', 'pw')"
+    )
+    await db.close()
+
+    db = await Database.open(path)
+    assert await db.scalar("PRAGMA user_version") == SCHEMA_VERSION
+    repo = ProfileRepository(db)
+    profiles = [await repo.get(i) for i in (1, 2, 3)]
+    assert [p.settings.provider_name for p in profiles if p] == ["P0", "P1", "P2"]
+    users = {p.contact_user for p in profiles if p}
+    assert len(users) == 3 and all(len(u) == 16 for u in users)
+    assert await repo.password(1, "registrar") == "pw"
+    await db.close()
+
+
+async def test_newer_database_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE whatever (x)")
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="newer sipprofiled"):
+        await Database.open(path)
+    assert path.read_bytes() == before
+    assert not Path(str(path) + "-wal").exists()
+
+
+async def test_foreign_and_garbage_files_are_refused(tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("PRAGMA application_id=1234")
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="another program"):
+        await Database.open(foreign)
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="not an SQLite database"):
+        await Database.open(garbage)
+    assert garbage.read_bytes() == b"this is not a database" * 100
+
+
+async def test_damaged_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.db"
+    db = await Database.open(path)
+    repo = ProfileRepository(db)
+    async with db.transaction():
+        for n in range(400):
+            await repo.insert(
+                ProfileSettings(type="IETF", aor=f"sip:u{n}@x.org", provider_name="x" * 200),
+                f"k{n}", f"c{n}",
+            )
+    await db.close()
+    data = bytearray(path.read_bytes())
+    page_size = int.from_bytes(data[16:18], "big")
+    # break the b-tree page headers of pages 3-6 (cell counts and pointers)
+    for page in range(2, 6):
+        for offset in range(page_size * page + 3, page_size * page + 12):
+            data[offset] = 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="integrity check"):
+        await Database.open(path)
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from sipprofile.server.registry.model import ProfileSettings
+    from sipprofile.server.store.database import Database
+    from sipprofile.server.store.profiles import ProfileRepository
+
+    async def main():
+        db = await Database.open(Path(sys.argv[1]))
+        repo = ProfileRepository(db)
+        n = 0
+        while True:
+            async with db.transaction():
+                for _ in range(50):
+                    n += 1
+                    await repo.insert(
+                        ProfileSettings(type="IETF", aor=f"sip:u{n}@x.org"), f"k{n}", f"c{n}"
+                    )
+            print(n, flush=True)  # everything up to n is committed
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_writer_killed_mid_transaction_leaves_consistent_database(tmp_path: Path) -> None:
+    path = tmp_path / "killed.db"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WRITER, str(path), stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    committed = 0
+    while committed < 2000:
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        committed = int(line)
+    process.kill()  # SIGKILL: no cleanup, very likely inside the next transaction
+    await process.wait()
+    db = await Database.open(path)
+    assert await db.scalar("PRAGMA integrity_check") == "ok"
+    count = await db.scalar("SELECT count(*) FROM profiles")
+    assert count >= committed
+    assert count % 50 == 0  # whole transactions only
+    ids = [r[0] for r in await db.rows("SELECT id FROM profiles ORDER BY id")]
+    assert ids == list(range(1, count + 1))
+    await db.close()

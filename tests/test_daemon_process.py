@@ -1,0 +1,170 @@
+"""sipprofiled as a process: flags, single instance, signals, crash safety, busctl."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from busutil import CallFailed, raw_bus
+from conftest import DaemonProcess, daemon_command, wait_for_name
+
+from sipprofile.proto import names
+from sipprofile.server.store.migrations import APPLICATION_ID, SCHEMA_VERSION
+
+
+
+async def run_daemon(*args: str, timeout: float = 20) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_stops_gracefully(daemon_process: DaemonProcess, sig: int) -> None:
+    async with raw_bus_address(daemon_process) as raw:
+        await raw.create(Aor="sip:a@example.com")
+    assert await daemon_process.stop(sig) == 0
+    assert daemon_process.process.stderr is not None
+    log = (await daemon_process.process.stderr.read()).decode()
+    assert "Traceback" not in log
+    # the database was checkpointed and closed: it stands alone without its WAL
+    conn = sqlite3.connect(daemon_process.db_path)
+    assert conn.execute("SELECT aor FROM profiles").fetchall() == [("sip:a@example.com",)]
+    conn.close()
+
+
+def raw_bus_address(handle: DaemonProcess):  # noqa: ANN201 - test helper
+    return raw_bus(handle.address)
+
+
+async def test_second_instance_refuses_to_start(
+    daemon_process: DaemonProcess, tmp_path: Path
+) -> None:
+    status, output = await run_daemon(
+        *daemon_command(daemon_process.address, tmp_path / "other.db")
+    )
+    assert status == 1
+    assert "another sipprofiled already owns org.sipprofile.SipProfile1" in output
+    assert "Traceback" not in output
+    async with raw_bus_address(daemon_process) as raw:  # the first one still serves
+        assert await raw.registry("ListProfiles") == []
+
+
+async def test_newer_database_stops_start_with_a_clear_message(
+    dbus_address: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    status, output = await run_daemon(*daemon_command(dbus_address, path))
+    assert status == 1
+    assert "newer sipprofiled" in output and "Traceback" not in output
+    assert path.read_bytes() == before
+
+
+async def test_unreachable_bus_is_a_clear_error(tmp_path: Path) -> None:
+    status, output = await run_daemon(
+        *daemon_command("unix:path=" + str(tmp_path / "nobus"), tmp_path / "p.db")
+    )
+    assert status == 1
+    assert "cannot connect" in output and "Traceback" not in output
+
+
+async def test_usage_error_exits_2(dbus_address: str, tmp_path: Path) -> None:
+    status, output = await run_daemon(
+        *daemon_command(dbus_address, tmp_path / "p.db"), "--session"
+    )
+    assert status == 2
+    assert "not allowed with argument" in output
+
+
+async def test_sigkill_keeps_every_acknowledged_profile(
+    daemon_process: DaemonProcess,
+) -> None:
+    acknowledged: list[str] = []
+
+    async def creator(raw, worker: int) -> None:
+        n = 0
+        while True:
+            n += 1
+            path = await raw.create(Aor=f"sip:w{worker}n{n}@example.com")
+            acknowledged.append(path)
+
+    async with raw_bus_address(daemon_process) as raw:
+        workers = [asyncio.ensure_future(creator(raw, w)) for w in range(4)]
+        while len(acknowledged) < 200:
+            await asyncio.sleep(0.01)
+        daemon_process.process.kill()
+        await daemon_process.process.wait()
+        results = await asyncio.gather(*workers, return_exceptions=True)
+        assert all(isinstance(r, Exception) for r in results)
+    conn = sqlite3.connect(daemon_process.db_path)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+    # restart on the same database: every acknowledged profile is there
+    process = await asyncio.create_subprocess_exec(
+        *daemon_command(daemon_process.address, daemon_process.db_path)
+    )
+    try:
+        await wait_for_name(daemon_process.address)
+        async with raw_bus_address(daemon_process) as raw:
+            stored = set(await raw.registry("ListProfiles"))
+            assert set(acknowledged) <= stored
+            assert await raw.registry("GetDefaultProfile") == names.profile_path(1)
+    finally:
+        process.terminate()
+        assert await process.wait() == 0
+
+
+async def test_busctl_sees_and_drives_the_daemon(daemon_process: DaemonProcess) -> None:
+    address = f"--address={daemon_process.address}"
+
+    def busctl(*args: str) -> str:
+        return subprocess.run(
+            ["busctl", address, *args], check=True, capture_output=True, text=True, timeout=10
+        ).stdout
+
+    created = await asyncio.to_thread(
+        busctl, "call", names.BUS_NAME, names.REGISTRY_PATH, names.REGISTRY_INTERFACE,
+        "CreateProfile", "a{sv}", "2", "Aor", "s", "sip:alice@example.com",
+        "ProviderName", "s", "Busctl",
+    )
+    assert created.strip() == 'o "/org/sipprofile/SipProfile1/Profile/1"'
+    tree = await asyncio.to_thread(busctl, "tree", names.BUS_NAME)
+    assert "/org/sipprofile/SipProfile1/Profile/1" in tree
+    got = await asyncio.to_thread(
+        busctl, "--json=short", "get-property", names.BUS_NAME, names.profile_path(1),
+        names.PROFILE_INTERFACE, "ProviderName",
+    )
+    assert json.loads(got) == {"type": "s", "data": "Busctl"}
+    introspected = await asyncio.to_thread(
+        busctl, "introspect", names.BUS_NAME, names.profile_path(1)
+    )
+    assert ".Update" in introspected and ".LastError" in introspected
+    with pytest.raises(subprocess.CalledProcessError) as info:
+        await asyncio.to_thread(
+            busctl, "call", names.BUS_NAME, names.REGISTRY_PATH, names.REGISTRY_INTERFACE,
+            "GetProfile", "t", "99",
+        )
+    assert "no profile with id 99" in info.value.stderr
+
+
+async def test_errors_are_not_tracebacks(daemon_process: DaemonProcess) -> None:
+    async with raw_bus_address(daemon_process) as raw:
+        with pytest.raises(CallFailed) as info:
+            await raw.create(Aor="sip:bad uri@example.com")
+        assert info.value.name == names.Error.INVALID_ARGUMENT
+        assert "Traceback" not in info.value.text
