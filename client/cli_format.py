@@ -83,13 +83,12 @@ def show_lines(profile: Mapping[str, object]) -> list[str]:
                 if key != "Password"
             )
         elif name == "LastError" and isinstance(value, list | tuple):
-            error = ": ".join(str(part) for part in value if part)
-            lines.append(f"{name}: {error}".rstrip())
+            lines.append(f"{name}: " + ": ".join(str(part) for part in value if part))
         elif isinstance(value, Mapping) and value:
             lines.extend(f"{name}.{key}: {text_value(item)}" for key, item in value.items())
         else:
-            lines.append(f"{name}: {text_value(value)}".rstrip())
-    return lines
+            lines.append(f"{name}: {text_value(value)}")
+    return [line.rstrip() for line in lines]
 
 
 def event_line(event: RegistryEvent, when: datetime, *, as_json: bool) -> str:

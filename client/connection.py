@@ -41,6 +41,11 @@ BusKind = Literal["session", "system"]
 _DBUS_NAME: Final = "org.freedesktop.DBus"
 _DBUS_PATH: Final = "/org/freedesktop/DBus"
 _BUS_TYPES: Final[dict[str, BusType]] = {"session": BusType.SESSION, "system": BusType.SYSTEM}
+#: Calls in flight per connection. dbus-fast drops the whole connection when a
+#: write would block (EAGAIN, python-dbus-next issue #153), which thousands of
+#: concurrent calls provoke; this also stays under the bus daemon's limit on
+#: pending replies per connection.
+_MAX_IN_FLIGHT: Final = 64
 
 
 def match_rules() -> list[str]:
@@ -89,6 +94,8 @@ class Connection:
         self._owner_known = False
         self._on_reply: dict[int, Callable[[Message], None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._watcher: asyncio.Future[None] | None = None
+        self._in_flight = asyncio.Semaphore(_MAX_IN_FLIGHT)
         self._closed = False
 
     @classmethod
@@ -120,7 +127,9 @@ class Connection:
                 for rule in match_rules()
             )
         )
-        self.spawn(self._watch_disconnect())
+        # Not in _tasks: cancelling a task that awaits the bus's disconnect future
+        # would cancel that shared future itself. It ends with the connection.
+        self._watcher = asyncio.ensure_future(self._watch_disconnect())
         await self.call(REGISTRY_PATH, PEER_INTERFACE, "Ping", on_reply=self._learn_owner)
 
     @property
@@ -176,10 +185,11 @@ class Connection:
             body=list(body),
             serial=self._bus.next_serial(),
         )
-        if on_reply is not None:
-            self._on_reply[msg.serial] = on_reply
         try:
-            reply = await self._bus.call(msg)
+            async with self._in_flight:
+                if on_reply is not None:
+                    self._on_reply[msg.serial] = on_reply
+                reply = await self._bus.call(msg)
         except DBusError as exc:
             raise from_dbus_error(exc, where=self.where) from exc
         except Exception as exc:

@@ -211,20 +211,24 @@ def error_class(name: str) -> type[SipProfileError]:
 
 
 def daemon_unavailable(
-    where: str, detail: str = "", *, name: str | None = None
+    where: str, detail: str = "", *, name: str | None = None, bus_unreachable: bool = False
 ) -> DaemonUnavailable:
     """A :class:`DaemonUnavailable` whose message says what to do about it.
 
     ``where`` describes the bus ("the system bus", "the bus at unix:path=...") so
-    a person can tell whether they simply picked the wrong one.
+    a person can tell whether they simply picked the wrong one; ``bus_unreachable``
+    says the bus itself, not the daemon, could not be reached.
     """
-    text = (
-        f"sipprofiled ({BUS_NAME}) is not available on {where}"
-        + (f" ({detail})" if detail else "")
-        + ": start sipprofiled, or connect to the bus it runs on"
-        + " (sipprofilectl --session, --system or --address)"
+    detail = f" ({detail})" if detail else ""
+    if bus_unreachable:
+        problem = f"cannot connect to {where}{detail}"
+    else:
+        problem = f"sipprofiled ({BUS_NAME}) is not running on {where}{detail}"
+    return DaemonUnavailable(
+        f"{problem}: start sipprofiled, or use the bus it runs on"
+        " (sipprofilectl --session, --system or --address)",
+        name=name,
     )
-    return DaemonUnavailable(text, name=name)
 
 
 def from_dbus_error(exc: DBusError, *, where: str = "the bus") -> SipProfileError:

@@ -199,8 +199,10 @@ class Registry:
         return [profile for profile in found if profile is not None]
 
     def _on_owner_changed(self, owner: str | None) -> None:
-        if owner is not None and self._entries:
-            self._conn.spawn(self._resync())
+        if owner is not None:
+            self._removed.clear()
+            if self._entries:
+                self._conn.spawn(self._resync())
 
     async def _resync(self) -> None:
         """After a daemon restart: re-read what is cached, drop what is gone."""
@@ -240,6 +242,9 @@ class Registry:
         elif key == (OBJECT_MANAGER_INTERFACE, "InterfacesAdded", "oa{sa{sv}}"):
             added, interfaces = msg.body
             props = interfaces.get(PROFILE_INTERFACE)
+            if props is not None:
+                # Only a daemon whose database was replaced reuses an id; believe it.
+                self._removed.discard(added)
             # The signal carries what GetAll would return, so the creator needs no
             # extra round trip; memory stays bounded by the live profiles.
             if props and "Id" in props:

@@ -20,6 +20,7 @@ from dbus_fast.aio import MessageBus
 
 from sipprofile.proto.names import BUS_NAME
 
+from .bus.managed_objects import WIRE_FORMAT, encode_settings
 from .bus.service import BusService
 from .errors import StoreError
 from .registry.service import ProfileRegistry
@@ -72,7 +73,10 @@ class Daemon:
             raise DaemonError(str(exc)) from None
         except OSError as exc:
             raise DaemonError(f"cannot open {self.database_path}: {exc.strerror}") from None
-        self.registry = ProfileRegistry(self.db, load_types())
+        self.registry = ProfileRegistry(self.db, load_types(), encode_settings)
+        encoded = await self.registry.prepare_wire(str(WIRE_FORMAT))
+        if encoded:
+            _log.info("encoded the bus form of %d profiles", encoded)
         try:
             if self.options.address:
                 bus = MessageBus(bus_address=self.options.address)
@@ -107,6 +111,7 @@ class Daemon:
         done, _ = await asyncio.wait({disconnected, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         if disconnected in done:
+            disconnected.exception()  # retrieved: the reason is the message below
             self.bus = None
             raise DaemonError("lost the connection to the bus")
         disconnected.cancel()

@@ -30,8 +30,10 @@ class Raw:
         bus.add_message_handler(self._on_message)
 
     def _on_message(self, msg: Message) -> None:
-        if msg.message_type is MessageType.SIGNAL and msg.path and msg.path.startswith(
-            names.REGISTRY_PATH
+        if (
+            msg.message_type is MessageType.SIGNAL
+            and msg.path
+            and msg.path.startswith(names.REGISTRY_PATH)
         ):
             self.signals.append(msg)
             self._signal_event.set()
@@ -79,7 +81,9 @@ class Raw:
         return list(reply.body)
 
     async def registry(self, member: str, sig: str = "", *args: Any) -> Any:
-        body = await self.call(names.REGISTRY_PATH, names.REGISTRY_INTERFACE, member, sig, list(args))
+        body = await self.call(
+            names.REGISTRY_PATH, names.REGISTRY_INTERFACE, member, sig, list(args)
+        )
         return body[0] if body else None
 
     async def create(self, **settings: Any) -> str:

@@ -108,8 +108,14 @@ async def registry(daemon: RunningDaemon) -> AsyncIterator[object]:
 def daemon_command(address: str, db_path: Path, *extra: str) -> list[str]:
     """The real ``sipprofiled`` entry point, as a subprocess would run it."""
     return [
-        sys.executable, "-m", "sipprofile.server",
-        "--address", address, "--database", str(db_path), *extra,
+        sys.executable,
+        "-m",
+        "sipprofile.server",
+        "--address",
+        address,
+        "--database",
+        str(db_path),
+        *extra,
     ]
 
 

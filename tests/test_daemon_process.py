@@ -17,7 +17,6 @@ from sipprofile.proto import names
 from sipprofile.server.store.migrations import APPLICATION_ID, SCHEMA_VERSION
 
 
-
 async def run_daemon(*args: str, timeout: float = 20) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
@@ -41,7 +40,7 @@ async def test_signal_stops_gracefully(daemon_process: DaemonProcess, sig: int) 
     conn.close()
 
 
-def raw_bus_address(handle: DaemonProcess):  # noqa: ANN201 - test helper
+def raw_bus_address(handle: DaemonProcess):
     return raw_bus(handle.address)
 
 
@@ -71,7 +70,8 @@ async def test_newer_database_stops_start_with_a_clear_message(
     before = path.read_bytes()
     status, output = await run_daemon(*daemon_command(dbus_address, path))
     assert status == 1
-    assert "newer sipprofiled" in output and "Traceback" not in output
+    assert "newer sipprofiled" in output
+    assert "Traceback" not in output
     assert path.read_bytes() == before
 
 
@@ -80,13 +80,12 @@ async def test_unreachable_bus_is_a_clear_error(tmp_path: Path) -> None:
         *daemon_command("unix:path=" + str(tmp_path / "nobus"), tmp_path / "p.db")
     )
     assert status == 1
-    assert "cannot connect" in output and "Traceback" not in output
+    assert "cannot connect" in output
+    assert "Traceback" not in output
 
 
 async def test_usage_error_exits_2(dbus_address: str, tmp_path: Path) -> None:
-    status, output = await run_daemon(
-        *daemon_command(dbus_address, tmp_path / "p.db"), "--session"
-    )
+    status, output = await run_daemon(*daemon_command(dbus_address, tmp_path / "p.db"), "--session")
     assert status == 2
     assert "not allowed with argument" in output
 
@@ -138,26 +137,49 @@ async def test_busctl_sees_and_drives_the_daemon(daemon_process: DaemonProcess) 
         ).stdout
 
     created = await asyncio.to_thread(
-        busctl, "call", names.BUS_NAME, names.REGISTRY_PATH, names.REGISTRY_INTERFACE,
-        "CreateProfile", "a{sv}", "2", "Aor", "s", "sip:alice@example.com",
-        "ProviderName", "s", "Busctl",
+        busctl,
+        "call",
+        names.BUS_NAME,
+        names.REGISTRY_PATH,
+        names.REGISTRY_INTERFACE,
+        "CreateProfile",
+        "a{sv}",
+        "2",
+        "Aor",
+        "s",
+        "sip:alice@example.com",
+        "ProviderName",
+        "s",
+        "Busctl",
     )
     assert created.strip() == 'o "/org/sipprofile/SipProfile1/Profile/1"'
     tree = await asyncio.to_thread(busctl, "tree", names.BUS_NAME)
     assert "/org/sipprofile/SipProfile1/Profile/1" in tree
     got = await asyncio.to_thread(
-        busctl, "--json=short", "get-property", names.BUS_NAME, names.profile_path(1),
-        names.PROFILE_INTERFACE, "ProviderName",
+        busctl,
+        "--json=short",
+        "get-property",
+        names.BUS_NAME,
+        names.profile_path(1),
+        names.PROFILE_INTERFACE,
+        "ProviderName",
     )
     assert json.loads(got) == {"type": "s", "data": "Busctl"}
     introspected = await asyncio.to_thread(
         busctl, "introspect", names.BUS_NAME, names.profile_path(1)
     )
-    assert ".Update" in introspected and ".LastError" in introspected
+    assert ".Update" in introspected
+    assert ".LastError" in introspected
     with pytest.raises(subprocess.CalledProcessError) as info:
         await asyncio.to_thread(
-            busctl, "call", names.BUS_NAME, names.REGISTRY_PATH, names.REGISTRY_INTERFACE,
-            "GetProfile", "t", "99",
+            busctl,
+            "call",
+            names.BUS_NAME,
+            names.REGISTRY_PATH,
+            names.REGISTRY_INTERFACE,
+            "GetProfile",
+            "t",
+            "99",
         )
     assert "no profile with id 99" in info.value.stderr
 

@@ -1,47 +1,74 @@
-"""``GetManagedObjects`` and ``InterfacesAdded`` bodies written straight from rows.
+"""``GetManagedObjects`` written from stored wire fragments, not from variants.
 
-The reply for every profile is built from the store's raw rows by the ``wire``
-marshaller, never holding a variant per property: this keeps the 10,000-profile reply
-inside its latency budget and the daemon's memory flat (nothing is cached per profile).
-The property order and values are those of ``values.profile_properties``; a test
-decodes both and compares them.
+A 10,000-profile reply is 12 MB; building a dbus-fast ``Variant`` per property and
+marshalling them costs several times the latency budget. Instead each profile's
+settings are marshalled once, when they are written, into a fragment stored beside
+them (``profiles.wire``); the reply splices fragments together with the parts that
+live in memory (id, type class, status). Nothing is cached in RAM per profile.
+
+Fragments are position-independent: every ``{sv}`` entry starts at an 8-aligned
+offset, and alignment inside an entry is relative to that start. The property order
+and values are those of ``values.profile_properties``; a test decodes both and
+compares them.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
 from sipprofile.proto.names import PROFILE_INTERFACE, profile_path
-from sipprofile.proto.schema import PROPERTIES
 from sipprofile.server.registry.model import IDLE, ProfileStatus
 from sipprofile.server.store.profiles import Row
 
 from .introspection import STANDARD_INTERFACE_NAMES
 from .wire import Writer, prefix
 
-_P: Final = {name: prefix(name, sig) for name, sig in PROPERTIES.items()}
-_SERVER_KEYS: Final = ("Uri", "Username", "Realm")
-_SP: Final = {name: prefix(name, "s") for name in _SERVER_KEYS}
-_HAS_PASSWORD: Final = prefix("HasPassword", "b")
-_EMPTY_ARRAY: Final = b"\0\0\0\0"  # followed by padding the writer adds
-_TRUE: Final = b"\1\0\0\0"
-_FALSE: Final = b"\0\0\0\0"
+#: Bump when ``encode_settings`` changes: stored fragments are then rebuilt at start.
+WIRE_FORMAT: Final = 1
+
+_U32: Final = struct.Struct("<I").pack
+_U64: Final = struct.Struct("<Q").pack
+_PAD: Final = tuple(b"\0" * n for n in range(8))
 
 
-def _standard_interfaces_blob() -> bytes:
-    """The empty-property entries for Peer, Introspectable and Properties."""
+def _server(w: Writer, uri: str, username: str, realm: str, has_password: int) -> None:
+    w.value(
+        "a{sv}",
+        {
+            "Uri": ("s", uri),
+            "Username": ("s", username),
+            "Realm": ("s", realm),
+            "HasPassword": ("b", bool(has_password)),
+        },
+    )
+
+
+def encode_settings(row: Row) -> bytes:
+    """The ``{sv}`` entries Type..Extensions of one ``store.profiles.SELECT`` row."""
     w = Writer()
-    for name in STANDARD_INTERFACE_NAMES:
-        w.align(8)
-        w.string(name)
-        mark = w.begin_array(8)
-        w.end_array(mark)
+    w.entry("Type", "s", row[1])
+    w.entry("ProviderName", "s", row[2])
+    w.entry("Aor", "s", row[3])
+    w.entry("AccessPoint", "s", row[4])
+    w.align(8)
+    w.buf += prefix("Registrar", "a{sv}")
+    _server(w, row[5], row[6], row[7], row[20])
+    w.align(8)
+    w.buf += prefix("OutboundProxy", "a{sv}")
+    _server(w, row[8], row[9], row[10], row[21])
+    w.entry("SigComp", "b", row[11])
+    w.entry("SecurityNegotiation", "b", row[12])
+    w.entry("AutoRegistration", "b", row[13])
+    w.entry("Default", "b", row[14])
+    w.entry("PrivateIdentity", "s", row[15])
+    w.entry("ContactParams", "a{ss}", json.loads(row[16]))
+    w.entry("Headers", "as", json.loads(row[17]))
+    extensions = {k: (sig, value) for k, (sig, value) in json.loads(row[18]).items()}
+    w.entry("Extensions", "a{sv}", extensions)
     return bytes(w.buf)
-
-
-_STANDARD: Final = _standard_interfaces_blob()
 
 
 def _status_blob(status: ProfileStatus) -> bytes:
@@ -58,99 +85,69 @@ def _status_blob(status: ProfileStatus) -> bytes:
     return bytes(w.buf)
 
 
+def _standard_interfaces_blob() -> bytes:
+    """The empty-property entries for Peer, Introspectable and Properties."""
+    w = Writer()
+    for name in STANDARD_INTERFACE_NAMES:
+        w.align(8)
+        w.string(name)
+        mark = w.begin_array(8)
+        w.end_array(mark)
+    return bytes(w.buf)
+
+
 _IDLE_STATUS: Final = _status_blob(IDLE)
-
-
-def _server(w: Writer, uri: str, username: str, realm: str, has_password: int) -> None:
-    buf = w.buf
-    mark = w.begin_array(8)
-    for key, text in zip(_SERVER_KEYS, (uri, username, realm), strict=True):
-        buf += b"\0" * (-len(buf) % 8)
-        buf += _SP[key]
-        w.string(text)
-    buf += b"\0" * (-len(buf) % 8)
-    buf += _HAS_PASSWORD
-    buf += _TRUE if has_password else _FALSE
-    w.end_array(mark)
-
-
-def write_profile(w: Writer, row: Row, status: ProfileStatus, type_class: str) -> None:
-    """One ``{o, a{sa{sv}}}`` entry for a profile row (``store.profiles.SELECT``)."""
-    buf = w.buf
-    string = w.string
-    buf += b"\0" * (-len(buf) % 8)
-    string(profile_path(row[0]))
-    interfaces = w.begin_array(8)
-    string(PROFILE_INTERFACE)
-    props = w.begin_array(8)
-
-    def text(name: str, value: str) -> None:
-        buf.__iadd__(b"\0" * (-len(buf) % 8))
-        buf.__iadd__(_P[name])
-        string(value)
-
-    def flag(name: str, value: int) -> None:
-        buf.__iadd__(b"\0" * (-len(buf) % 8))
-        buf.__iadd__(_P[name])
-        buf.__iadd__(_TRUE if value else _FALSE)
-
-    def json_value(name: str, sig: str, raw: str, convert: Callable[[Any], Any]) -> None:
-        buf.__iadd__(b"\0" * (-len(buf) % 8))
-        buf.__iadd__(_P[name])
-        if raw in ("{}", "[]"):
-            buf.__iadd__(_EMPTY_ARRAY)
-            if sig != "as":
-                buf.__iadd__(b"\0" * (-len(buf) % 8))
-        else:
-            w.value(sig, convert(json.loads(raw)))
-
-    text("Type", row[1])
-    text("ProviderName", row[2])
-    text("Aor", row[3])
-    text("AccessPoint", row[4])
-    buf += b"\0" * (-len(buf) % 8)
-    buf += _P["Registrar"]
-    _server(w, row[5], row[6], row[7], row[20])
-    buf += b"\0" * (-len(buf) % 8)
-    buf += _P["OutboundProxy"]
-    _server(w, row[8], row[9], row[10], row[21])
-    flag("SigComp", row[11])
-    flag("SecurityNegotiation", row[12])
-    flag("AutoRegistration", row[13])
-    flag("Default", row[14])
-    text("PrivateIdentity", row[15])
-    json_value("ContactParams", "a{ss}", row[16], _same)
-    json_value("Headers", "as", row[17], _same)
-    json_value("Extensions", "a{sv}", row[18], _extensions)
-    buf += b"\0" * (-len(buf) % 8)
-    buf += _P["Id"]
-    buf += row[0].to_bytes(8, "little")
-    text("TypeClass", type_class)
-    buf += b"\0" * (-len(buf) % 8)
-    buf += _IDLE_STATUS if status is IDLE else _status_blob(status)
-    w.end_array(props)
-    buf += b"\0" * (-len(buf) % 8)
-    buf += _STANDARD
-    w.end_array(interfaces)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _extensions(value: dict[str, list[Any]]) -> dict[str, tuple[str, Any]]:
-    return {key: (sig, item) for key, (sig, item) in value.items()}
+_STANDARD: Final = _standard_interfaces_blob()
+_ID_PREFIX: Final = prefix("Id", "t")
+_IFACE: Final = PROFILE_INTERFACE.encode()
+#: string(PROFILE_INTERFACE), then the a{sv} length field's alignment.
+_IFACE_HEAD: Final = _U32(len(_IFACE)) + _IFACE + b"\0" + _PAD[-(len(_IFACE) + 5) % 4]
 
 
 def managed_objects_body(
-    rows: Sequence[Row],
+    items: Sequence[tuple[int, str, bytes]],
     status_of: Callable[[int], ProfileStatus],
     type_class_of: Callable[[str], str],
 ) -> bytearray:
-    """The whole ``a{oa{sa{sv}}}`` body for ``rows``."""
+    """The ``a{oa{sa{sv}}}`` body for ``(id, type, settings fragment)`` items."""
+    buf = bytearray(b"\0\0\0\0\0\0\0\0")  # outer array length, padded to 8
+    classes: dict[str, bytes] = {}
+    for profile_id, type_name, fragment in items:
+        buf += _PAD[-len(buf) % 8]
+        path = profile_path(profile_id).encode()
+        buf += _U32(len(path))
+        buf += path
+        buf += b"\0"
+        buf += _PAD[-len(buf) % 4]
+        interfaces_at = len(buf)
+        buf += b"\0\0\0\0"
+        buf += _PAD[-len(buf) % 8]
+        interfaces_start = len(buf)
+        buf += _IFACE_HEAD
+        props_at = len(buf)
+        buf += b"\0\0\0\0"
+        buf += _PAD[-len(buf) % 8]
+        props_start = len(buf)
+        buf += fragment
+        buf += _PAD[-len(buf) % 8]
+        buf += _ID_PREFIX
+        buf += _U64(profile_id)
+        tail = classes.get(type_name)
+        if tail is None:
+            tail = classes[type_name] = _class_entry(type_class_of(type_name))
+        buf += tail  # TypeClass, starting 8-aligned after the 8-byte Id
+        buf += _PAD[-len(buf) % 8]
+        status = status_of(profile_id)
+        buf += _IDLE_STATUS if status is IDLE else _status_blob(status)
+        struct.pack_into("<I", buf, props_at, len(buf) - props_start)
+        buf += _PAD[-len(buf) % 8]
+        buf += _STANDARD
+        struct.pack_into("<I", buf, interfaces_at, len(buf) - interfaces_start)
+    struct.pack_into("<I", buf, 0, len(buf) - 8)
+    return buf
+
+
+def _class_entry(type_class: str) -> bytes:
     w = Writer()
-    mark = w.begin_array(8)
-    for row in rows:
-        write_profile(w, row, status_of(row[0]), type_class_of(row[1]))
-    w.end_array(mark)
-    return w.buf
+    w.entry("TypeClass", "s", type_class)
+    return bytes(w.buf)

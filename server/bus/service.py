@@ -37,7 +37,7 @@ from .introspection import (
     registry_node,
     registry_spec,
 )
-from .managed_objects import managed_objects_body
+from .managed_objects import WIRE_FORMAT, managed_objects_body
 from .values import profile_properties, unwrap, unwrap_dict
 from .wire import PremarshalledReply
 
@@ -158,7 +158,7 @@ class BusService:
         profile_id = names.profile_id_from_path(path)
         if profile_id is None:
             raise CallError(bus_errors.UNKNOWN_OBJECT, f"there is no object at {path}")
-        if not await self.registry.repo.exists(profile_id):
+        if not await self.registry.exists(profile_id):
             if msg.member == "Introspect":
                 raise CallError(bus_errors.UNKNOWN_OBJECT, f"there is no object at {path}")
             await self.registry.get(profile_id)  # raises NotFound with its message
@@ -217,8 +217,16 @@ class BusService:
         return Message.new_method_return(msg, "a(ss)", [self.registry.types.supported()])
 
     async def _managed_objects(self, msg: Message, _: int) -> Message:
-        rows = await self.registry.repo.all_rows()
-        body = managed_objects_body(rows, self.registry.status, self.registry.type_class)
+        items = await self.registry.wire_items()
+        if any(fragment is None for _, _, fragment in items):
+            # rows written by a daemon that did not keep fragments: encode them now
+            await self.registry.prepare_wire(str(WIRE_FORMAT))
+            items = await self.registry.wire_items()
+        body = managed_objects_body(
+            [(i, t, f or b"") for i, t, f in items],
+            self.registry.status,
+            self.registry.type_class,
+        )
         return PremarshalledReply(msg, "a{oa{sa{sv}}}", body)
 
     async def _registry_get(self, msg: Message, _: int) -> Message:

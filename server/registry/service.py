@@ -1,7 +1,8 @@
 """The profile registry: create, read, update, delete, defaults and status.
 
-Every write validates first, then runs as one transaction that also re-reads the
-profile, so concurrent calls cannot interleave and a rejected call changes nothing.
+Every write is one job on the database thread: it re-reads the profile, validates,
+and writes inside one transaction, so concurrent calls cannot interleave and a
+rejected call changes nothing.
 Listeners hear about a change only after it is committed.
 """
 
@@ -9,20 +10,22 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from sipprofile.server.errors import InUse, InvalidArgument, NotFound
 from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.uri import aor_lookup_key, parse_uri, uri_equivalent
+from sipprofile.server.store import profiles as store
 from sipprofile.server.store.database import Database
-from sipprofile.server.store.profiles import ProfileRepository
 from sipprofile.server.types import ProfileType, TypeTable
 
 from .events import DomainEvent, ProfileChanged, ProfileCreated, ProfileDestroyed
 from .model import FIELDS, IDLE, Profile, ProfileSettings, ProfileStatus, Typed
-from .validation import validate_changes
+from .validation import parse_uri_cached, validate_changes
 
 _log = logging.getLogger(__name__)
 
@@ -32,15 +35,22 @@ Listener = Callable[[DomainEvent], None]
 
 
 def _aor_key(aor: str) -> str:
-    return aor_lookup_key(parse_uri(aor))
+    return aor_lookup_key(parse_uri_cached(aor))
 
 
 class ProfileRegistry:
     """The daemon's profiles, persisted in ``db``, typed by ``types``."""
 
-    def __init__(self, db: Database, types: TypeTable) -> None:
+    def __init__(
+        self,
+        db: Database,
+        types: TypeTable,
+        encode_wire: Callable[[store.Row], bytes] | None = None,
+    ) -> None:
         self.db = db
-        self.repo = ProfileRepository(db)
+        #: Keeps each row's stored wire fragment in step with its settings (see
+        #: ``bus.managed_objects``); None where nobody serves bulk replies.
+        self._encode_wire = encode_wire
         self.types = types
         #: Status of profiles that are not idle; absent means ``IDLE``. Keeping only
         #: live ones is what lets 10,000 stored profiles cost almost no memory.
@@ -82,11 +92,33 @@ class ProfileRegistry:
 
     async def get(self, profile_id: int) -> Profile:
         """The stored profile, or ``NotFound``."""
-        # SQLite ids are signed 64-bit; a larger D-Bus 't' cannot name a profile.
-        profile = await self.repo.get(profile_id) if 0 < profile_id < 2**63 else None
-        if profile is None:
-            raise NotFound(f"there is no profile with id {profile_id}")
-        return profile
+        return await self.db.run(partial(_get, profile_id=profile_id))
+
+    async def exists(self, profile_id: int) -> bool:
+        """Whether the profile exists (for routing calls to it)."""
+        return await self.db.run(partial(store.exists, profile_id=profile_id))
+
+    async def wire_items(self) -> list[tuple[int, str, bytes | None]]:
+        """(id, type, stored wire fragment) of every profile, for bulk replies."""
+        return await self.db.run(store.wire_items)
+
+    async def prepare_wire(self, version: str) -> int:
+        """Encode stale wire fragments at start-up; returns how many were encoded."""
+        encode = self._encode_wire
+        if encode is None:
+            return 0
+        return await self.db.write(lambda conn: store.rebuild_wire(conn, encode, version))
+
+    def _wire(self, settings: ProfileSettings) -> bytes | None:
+        """The wire fragment of settings about to be written (the id is not part of it)."""
+        if self._encode_wire is None:
+            return None
+        return self._encode_wire(store.settings_row(settings))
+
+    def _touch(self, conn: sqlite3.Connection, *profile_ids: int | None) -> None:
+        if self._encode_wire is not None:
+            ids = [i for i in profile_ids if i is not None]
+            store.refresh_wire(conn, ids, self._encode_wire)
 
     async def create(self, raw: Mapping[str, Typed]) -> Profile:
         """Validate and store a new profile; the first profile becomes the default."""
@@ -99,20 +131,26 @@ class ProfileRegistry:
         defaults: dict[str, Any] = {FIELDS[k]: v for k, v in kind.defaults.items()}
         settings = ProfileSettings(**{**defaults, **changes.settings, "type": kind.name})
         self._check_type_rules(kind, settings)
-        old_default: int | None = None
-        async with self.db.transaction():
-            old_default = await self.repo.default_id()
+        aor_key = _aor_key(settings.aor)
+        contact_user = secrets.token_hex(8)
+
+        def job(conn: sqlite3.Connection) -> tuple[Profile, Profile | None]:
+            old_default = store.default_id(conn)
+            final = settings
             if old_default is None:
-                settings = replace(settings, default=True)
+                final = replace(settings, default=True)
             elif settings.default:
-                await self.repo.set_default(None)
-            else:
-                old_default = None
-            contact_user = secrets.token_hex(8)
-            new_id = await self.repo.insert(settings, _aor_key(settings.aor), contact_user)
-            await self.repo.set_passwords(new_id, changes.passwords)
-            profile = Profile(new_id, settings, contact_user)
-            demoted = await self.repo.get(old_default) if old_default is not None else None
+                store.set_default(conn, None)
+            new_id = store.insert(conn, final, aor_key, contact_user, self._wire(final))
+            if changes.passwords:
+                store.set_passwords(conn, new_id, changes.passwords)
+            demoted = None
+            if final.default and old_default is not None:
+                self._touch(conn, old_default)
+                demoted = store.get(conn, old_default)
+            return Profile(new_id, final, contact_user), demoted
+
+        profile, demoted = await self.db.write(job)
         self._emit(ProfileCreated(profile))
         if demoted is not None:
             self._emit(ProfileChanged(demoted, ("Default",)))
@@ -120,8 +158,9 @@ class ProfileRegistry:
 
     async def update(self, profile_id: int, raw: Mapping[str, Typed]) -> tuple[str, ...]:
         """Validate and store changes; returns the properties whose value changed."""
-        async with self.db.transaction():
-            current = await self.get(profile_id)
+
+        def job(conn: sqlite3.Connection) -> tuple[Profile | None, tuple[str, ...], Profile | None]:
+            current = _get(conn, profile_id)
             changes = validate_changes(raw, current=current.settings)
             settings = replace(current.settings, **changes.settings)
             self._check_type_rules(self._type(settings.type), settings)
@@ -130,37 +169,46 @@ class ProfileRegistry:
                 for name, f in FIELDS.items()
                 if getattr(settings, f) != getattr(current.settings, f)
             )
-            if not changed and await self.repo.passwords_equal(profile_id, changes.passwords):
-                return ()
-            old_default = await self.repo.default_id() if "Default" in changed else None
+            if not changed and store.passwords_equal(conn, profile_id, changes.passwords):
+                return None, (), None
+            old_default = store.default_id(conn) if "Default" in changed else None
             if old_default is not None:
-                await self.repo.set_default(None)
-            await self.repo.update(profile_id, settings, _aor_key(settings.aor))
-            await self.repo.set_passwords(profile_id, changes.passwords)
-            profile = replace(current, settings=settings)
-            demoted = await self.repo.get(old_default) if old_default is not None else None
-        self._emit(ProfileChanged(profile, changed))
+                store.set_default(conn, None)
+            store.update(conn, profile_id, settings, _aor_key(settings.aor), self._wire(settings))
+            store.set_passwords(conn, profile_id, changes.passwords)
+            self._touch(conn, old_default)
+            demoted = store.get(conn, old_default) if old_default is not None else None
+            return replace(current, settings=settings), changed, demoted
+
+        profile, changed, demoted = await self.db.write(job)
+        if profile is not None:
+            self._emit(ProfileChanged(profile, changed))
         if demoted is not None:
             self._emit(ProfileChanged(demoted, ("Default",)))
         return changed
 
     async def delete(self, profile_id: int) -> None:
         """Delete a profile nobody holds; the default passes to the lowest id."""
-        async with self.db.transaction():
-            current = await self.get(profile_id)
+
+        def job(conn: sqlite3.Connection) -> Profile | None:
+            current = _get(conn, profile_id)
             holders = self.status(profile_id).holders
             if holders:
                 raise InUse(
                     f"profile {profile_id} is enabled by {holders} client(s); "
                     "it can be deleted once they disable it"
                 )
-            await self.repo.delete(profile_id)
-            promoted = None
-            if current.settings.default:
-                remaining = await self.repo.ids()
-                if remaining:
-                    await self.repo.set_default(remaining[0])
-                    promoted = await self.repo.get(remaining[0])
+            store.delete(conn, profile_id)
+            if not current.settings.default:
+                return None
+            remaining = store.ids(conn)
+            if not remaining:
+                return None
+            store.set_default(conn, remaining[0])
+            self._touch(conn, remaining[0])
+            return store.get(conn, remaining[0])
+
+        promoted = await self.db.write(job)
         self._status.pop(profile_id, None)
         self._emit(ProfileDestroyed(profile_id))
         if promoted is not None:
@@ -168,11 +216,11 @@ class ProfileRegistry:
 
     async def list_ids(self) -> list[int]:
         """Every profile id, ascending."""
-        return await self.repo.ids()
+        return await self.db.run(store.ids)
 
     async def list_by_type(self, type_name: str) -> list[int]:
         """Ids of one type; an unknown type is an error unless profiles still use it."""
-        found = await self.repo.ids("type = ?", (type_name,))
+        found = await self.db.run(partial(store.ids, where="type = ?", params=(type_name,)))
         if not found:
             self._type(type_name)
         return found
@@ -183,15 +231,23 @@ class ProfileRegistry:
             wanted = parse_uri(aor)
         except SipParseError as exc:
             raise InvalidArgument(f"{aor!r} is not a valid SIP URI: {exc}") from None
+        candidates = await self.db.run(
+            partial(store.aor_candidates, aor_key=aor_lookup_key(wanted))
+        )
         return [
-            pid
-            for pid, stored in await self.repo.aor_candidates(aor_lookup_key(wanted))
-            if uri_equivalent(parse_uri(stored), wanted)
+            pid for pid, stored in candidates if uri_equivalent(parse_uri_cached(stored), wanted)
         ]
 
     async def default_id(self) -> int:
         """The default profile's id, or ``NotFound`` when there are no profiles."""
-        found = await self.repo.default_id()
+        found = await self.db.run(store.default_id)
         if found is None:
             raise NotFound("there is no default profile because no profile exists")
         return found
+
+
+def _get(conn: sqlite3.Connection, profile_id: int) -> Profile:
+    profile = store.get(conn, profile_id)
+    if profile is None:
+        raise NotFound(f"there is no profile with id {profile_id}")
+    return profile

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any, Final
 
 from sipprofile.proto.schema import (
@@ -67,6 +68,11 @@ _TYPE_WORDS: Final = {
 }
 
 
+#: URIs are parsed several times per request (validation, lookup key); a parsed
+#: ``SipUri`` is immutable, so a small cache serves them all.
+parse_uri_cached: Final = lru_cache(maxsize=1024)(parse_uri)
+
+
 def describe_type(signature: str) -> str:
     """'b' -> "'b' (a boolean)": type errors name the D-Bus type and say it in words."""
     words = _TYPE_WORDS.get(signature)
@@ -94,7 +100,7 @@ def _text(where: str, value: str, limit: int = MAX_TEXT) -> str:
 def _uri(where: str, value: str) -> SipUri:
     _text(where, value, MAX_URI)
     try:
-        return parse_uri(value)
+        return parse_uri_cached(value)
     except SipParseError as exc:
         raise InvalidArgument(f"{where} {value!r} is not a valid SIP URI: {exc}") from None
 

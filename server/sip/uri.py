@@ -70,6 +70,8 @@ def _host_problem(host: str) -> str:
         return "the host is empty"
     if host.startswith("["):
         return f"{_show(host)} is not a valid IPv6 reference"
+    if host.count(":") > 1:
+        return "an IPv6 address must be enclosed in brackets, e.g. sip:[2001:db8::1]:5060"
     if all(c in DIGIT + "." for c in host):
         return f"{_show(host)} is not a valid IPv4 address (four numbers 0-255, no leading 0)"
     return (
@@ -145,14 +147,12 @@ class SipUri:
             out += [";", percent_encode(name, _PARAM_SAFE)]
             if value is not None:
                 out += ["=", percent_encode(value, _PARAM_SAFE)]
-        if self.headers:
-            out.append("?")
-            out.append(
-                "&".join(
-                    f"{percent_encode(n, _HEADER_SAFE)}={percent_encode(v, _HEADER_SAFE)}"
-                    for n, v in self.headers
-                )
-            )
+        enc = [
+            f"{percent_encode(n, _HEADER_SAFE)}={percent_encode(v, _HEADER_SAFE)}"
+            for n, v in self.headers
+        ]
+        if enc:
+            out += ["?", "&".join(enc)]
         return "".join(out)
 
     def param(self, name: str) -> str | None:
@@ -184,7 +184,7 @@ class SipUri:
         return self.scheme == "sips"
 
     def host_port(self) -> str:
-        """``host`` or ``host:port`` as written in the URI (IPv6 keeps its brackets)."""
+        """``host`` or ``host:port`` as ``str()`` writes it (IPv6 keeps its brackets)."""
         return self.host if self.port is None else f"{self.host}:{self.port}"
 
 
@@ -203,7 +203,7 @@ def _check_characters(text: str) -> None:
     """Refuse anything that is not printable ASCII, saying where and what it is."""
     if not text:
         raise SipParseError("the URI is empty")
-    if text != text.strip():
+    if text != text.strip(" \t\r\n"):
         raise SipParseError("the URI has leading or trailing whitespace")
     for i, c in enumerate(text, start=1):
         o = ord(c)
@@ -246,9 +246,7 @@ def _parse_hostport(text: str) -> tuple[str, int | None]:
             port_raw = after[1:]
     else:
         if text.count(":") > 1:
-            raise SipParseError(
-                "an IPv6 address must be enclosed in brackets, e.g. sip:[2001:db8::1]:5060"
-            )
+            raise SipParseError(_host_problem(text))
         host, colon, after = text.partition(":")
         if colon:
             port_raw = after
@@ -329,10 +327,31 @@ def parse_uri(text: str) -> SipUri:
     return SipUri(_lower(scheme), user, password, host, port, params, headers)
 
 
+def _canonical_ipv6(text: str) -> str:
+    """RFC 5952 text for an IPv6 address, computed here rather than by ``ipaddress``.
+
+    The result is persisted (``aor_lookup_key``), and ``ipaddress``'s own text for
+    IPv4-mapped addresses is not the same in every Python version.
+    """
+    value = int(ipaddress.IPv6Address(text))
+    groups = [f"{(value >> shift) & 0xFFFF:x}" for shift in range(112, -1, -16)]
+    best, best_len, run = -1, 1, 0  # longest run of 2+ zero groups, the first on a tie
+    for i, group in enumerate([*groups, "end"]):
+        if group == "0":
+            run += 1
+            continue
+        if run > best_len:
+            best, best_len = i - run, run
+        run = 0
+    if best < 0:
+        return ":".join(groups)
+    return ":".join(groups[:best]) + "::" + ":".join(groups[best + best_len :])
+
+
 def _canonical_host(host: str) -> str:
-    """One spelling per address (RFC 5954 §4.2): IPv6 compressed, names lower case."""
+    """One spelling per address (RFC 5954 §4.2): IPv6 per RFC 5952, names lower case."""
     if host.startswith("["):
-        return f"[{ipaddress.IPv6Address(host[1:-1]).compressed}]"
+        return f"[{_canonical_ipv6(host[1:-1])}]"
     return _lower(host)
 
 

@@ -56,6 +56,13 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     UPDATE profiles SET contact_user = lower(hex(randomblob(8)));
     CREATE UNIQUE INDEX profiles_by_contact_user ON profiles (contact_user);
     """,
+    # 2 -> 3: each profile's settings kept also in D-Bus wire form (NULL = to be
+    # encoded), so GetManagedObjects over thousands of profiles is a splice of stored
+    # fragments; ``meta`` records which encoding the fragments use.
+    """
+    ALTER TABLE profiles ADD COLUMN wire BLOB;
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -1,13 +1,16 @@
 """Profiles in SQLite: rows to ``Profile`` values and back, secrets kept apart.
 
-Readable settings and passwords live in separate tables; the only query that reads
-a password is ``password()``, used by the registration engine, never by the bus.
+Functions here are plain synchronous code on a ``sqlite3.Connection``; the registry
+runs a whole operation of them as one job on the database thread (``Database.write``).
+Readable settings and passwords live in separate tables; the only query that reads a
+password is ``password()``, used by the registration engine, never by the bus.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from sipprofile.server.registry.model import (
@@ -17,8 +20,6 @@ from sipprofile.server.registry.model import (
     ProfileSettings,
     ServerSettings,
 )
-
-from .database import Database
 
 #: Column order of ``Row``; ``row_to_profile`` and the bus's fast marshaller read it.
 SELECT: Final = """
@@ -33,6 +34,9 @@ SELECT: Final = """
 """
 
 Row = tuple[Any, ...]
+
+#: SQLite integers are signed 64-bit; a larger D-Bus ``t`` cannot name a profile.
+MAX_ID: Final = 2**63 - 1
 
 
 def row_to_profile(row: Row) -> Profile:
@@ -55,6 +59,19 @@ def row_to_profile(row: Row) -> Profile:
         extensions=extensions,
     )
     return Profile(id=row[0], settings=settings, contact_user=row[19])
+
+
+def settings_row(settings: ProfileSettings, profile_id: int = 0, contact_user: str = "") -> Row:
+    """The ``SELECT``-shaped row of settings not read back from the database."""
+    c = _columns(settings, "")
+    return (
+        profile_id, c["type"], c["provider_name"], c["aor"], c["access_point"],
+        c["registrar_uri"], c["registrar_username"], c["registrar_realm"],
+        c["proxy_uri"], c["proxy_username"], c["proxy_realm"],
+        c["sigcomp"], c["security_negotiation"], c["auto_registration"], c["is_default"],
+        c["private_identity"], c["contact_params"], c["headers"], c["extensions"], contact_user,
+        int(settings.registrar.has_password), int(settings.outbound_proxy.has_password),
+    )  # fmt: skip
 
 
 def _columns(s: ProfileSettings, aor_key: str) -> dict[str, Any]:
@@ -81,110 +98,159 @@ def _columns(s: ProfileSettings, aor_key: str) -> dict[str, Any]:
     }
 
 
-class ProfileRepository:
-    """Reads and transactional writes of profiles.
+def _first(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Row | None:
+    """The first row of a query, read to the end.
 
-    Write methods expect to run inside ``Database.transaction()`` so the registry can
-    group several of them (insert + move the default) into one atomic change.
+    Leaving a cursor half-read keeps its statement active, and SQLite then refuses
+    to COMMIT ("SQL statements in progress"): every query here is drained.
     """
+    rows = conn.execute(sql, params).fetchall()
+    return rows[0] if rows else None
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
 
-    async def get(self, profile_id: int) -> Profile | None:
-        """One profile, or None."""
-        rows = await self.db.rows(SELECT + " WHERE p.id = ?", (profile_id,))
-        return row_to_profile(rows[0]) if rows else None
+def get(conn: sqlite3.Connection, profile_id: int) -> Profile | None:
+    """One profile, or None (also for ids SQLite cannot hold)."""
+    if not 0 < profile_id <= MAX_ID:
+        return None
+    row = _first(conn, SELECT + " WHERE p.id = ?", (profile_id,))
+    return row_to_profile(row) if row else None
 
-    async def exists(self, profile_id: int) -> bool:
-        """Whether a profile has this id; cheap, for routing bus calls."""
-        if not 0 < profile_id < 2**63:  # outside SQLite's integer range
-            return False
-        return bool(await self.db.scalar("SELECT 1 FROM profiles WHERE id = ?", (profile_id,)))
 
-    async def all_rows(self) -> list[Row]:
-        """Every profile as raw rows, in id order (for bulk replies)."""
-        return await self.db.rows(SELECT + " ORDER BY p.id")
+def exists(conn: sqlite3.Connection, profile_id: int) -> bool:
+    """Whether a profile has this id; cheap, for routing bus calls."""
+    if not 0 < profile_id <= MAX_ID:
+        return False
+    return _first(conn, "SELECT 1 FROM profiles WHERE id = ?", (profile_id,)) is not None
 
-    async def ids(self, where: str = "", params: tuple[Any, ...] = ()) -> list[int]:
-        """Ids of profiles matching a fixed WHERE clause, in id order."""
-        sql = "SELECT id FROM profiles" + (f" WHERE {where}" if where else "") + " ORDER BY id"
-        return [r[0] for r in await self.db.rows(sql, params)]
 
-    async def aor_candidates(self, aor_key: str) -> list[tuple[int, str]]:
-        """(id, aor) of profiles whose coarse AOR key matches."""
-        rows = await self.db.rows(
-            "SELECT id, aor FROM profiles WHERE aor_key = ? ORDER BY id", (aor_key,)
-        )
-        return [(r[0], r[1]) for r in rows]
+def all_rows(conn: sqlite3.Connection) -> list[Row]:
+    """Every profile as raw rows, in id order (for bulk replies)."""
+    return conn.execute(SELECT + " ORDER BY p.id").fetchall()
 
-    async def default_id(self) -> int | None:
-        """The default profile's id, or None when there are no profiles."""
-        value = await self.db.scalar("SELECT id FROM profiles WHERE is_default = 1")
-        return int(value) if value is not None else None
 
-    async def count(self) -> int:
-        """How many profiles are stored."""
-        return int(await self.db.scalar("SELECT count(*) FROM profiles"))
+def ids(conn: sqlite3.Connection, where: str = "", params: tuple[Any, ...] = ()) -> list[int]:
+    """Ids of profiles matching a fixed WHERE clause, in id order."""
+    sql = "SELECT id FROM profiles" + (f" WHERE {where}" if where else "") + " ORDER BY id"
+    return [r[0] for r in conn.execute(sql, params).fetchall()]
 
-    async def insert(self, settings: ProfileSettings, aor_key: str, contact_user: str) -> int:
-        """Store a new profile; returns its id (AUTOINCREMENT: never reused)."""
-        cols = _columns(settings, aor_key)
-        cols["contact_user"] = contact_user
-        names = ", ".join(cols)
-        marks = ", ".join("?" for _ in cols)
-        cursor = await self.db.conn.execute(
-            f"INSERT INTO profiles ({names}) VALUES ({marks})", tuple(cols.values())
-        )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
 
-    async def update(self, profile_id: int, settings: ProfileSettings, aor_key: str) -> None:
-        """Overwrite a profile's readable settings."""
-        cols = _columns(settings, aor_key)
-        assignments = ", ".join(f"{name} = ?" for name in cols)
-        await self.db.conn.execute(
-            f"UPDATE profiles SET {assignments} WHERE id = ?", (*cols.values(), profile_id)
-        )
+def aor_candidates(conn: sqlite3.Connection, aor_key: str) -> list[tuple[int, str]]:
+    """(id, aor) of profiles whose coarse AOR key matches."""
+    sql = "SELECT id, aor FROM profiles WHERE aor_key = ? ORDER BY id"
+    return [(r[0], r[1]) for r in conn.execute(sql, (aor_key,)).fetchall()]
 
-    async def set_passwords(self, profile_id: int, passwords: Mapping[str, str]) -> None:
-        """Store or (for "") remove passwords by server."""
-        for server, password in passwords.items():
-            assert server in (REGISTRAR, PROXY)
-            if password:
-                await self.db.conn.execute(
-                    "INSERT INTO secrets (profile_id, server, password) VALUES (?, ?, ?) "
-                    "ON CONFLICT (profile_id, server) DO UPDATE SET password = excluded.password",
-                    (profile_id, server, password),
-                )
-            else:
-                await self.db.conn.execute(
-                    "DELETE FROM secrets WHERE profile_id = ? AND server = ?", (profile_id, server)
-                )
 
-    async def password(self, profile_id: int, server: str) -> str | None:
-        """The stored password of one server: for the registration engine only."""
-        value = await self.db.scalar(
-            "SELECT password FROM secrets WHERE profile_id = ? AND server = ?",
-            (profile_id, server),
-        )
-        return str(value) if value is not None else None
+def default_id(conn: sqlite3.Connection) -> int | None:
+    """The default profile's id, or None when there are no profiles."""
+    row = _first(conn, "SELECT id FROM profiles WHERE is_default = 1", ())
+    return int(row[0]) if row else None
 
-    async def passwords_equal(self, profile_id: int, passwords: Mapping[str, str]) -> bool:
-        """Whether writing ``passwords`` would change nothing (for "updated" events)."""
-        for server, password in passwords.items():
-            if (await self.password(profile_id, server) or "") != password:
-                return False
-        return True
 
-    async def set_default(self, profile_id: int | None) -> None:
-        """Make ``profile_id`` the only default (None: no default at all)."""
-        await self.db.conn.execute("UPDATE profiles SET is_default = 0 WHERE is_default = 1")
-        if profile_id is not None:
-            await self.db.conn.execute(
-                "UPDATE profiles SET is_default = 1 WHERE id = ?", (profile_id,)
+def insert(
+    conn: sqlite3.Connection,
+    settings: ProfileSettings,
+    aor_key: str,
+    contact_user: str,
+    wire: bytes | None = None,
+) -> int:
+    """Store a new profile; returns its id (AUTOINCREMENT: never reused)."""
+    cols = _columns(settings, aor_key)
+    cols["contact_user"] = contact_user
+    cols["wire"] = wire
+    names = ", ".join(cols)
+    marks = ", ".join("?" for _ in cols)
+    cursor = conn.execute(f"INSERT INTO profiles ({names}) VALUES ({marks})", tuple(cols.values()))
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def update(
+    conn: sqlite3.Connection,
+    profile_id: int,
+    settings: ProfileSettings,
+    aor_key: str,
+    wire: bytes | None = None,
+) -> None:
+    """Overwrite a profile's readable settings (and their wire fragment)."""
+    cols = _columns(settings, aor_key)
+    cols["wire"] = wire
+    assignments = ", ".join(f"{name} = ?" for name in cols)
+    conn.execute(f"UPDATE profiles SET {assignments} WHERE id = ?", (*cols.values(), profile_id))
+
+
+def set_passwords(conn: sqlite3.Connection, profile_id: int, passwords: Mapping[str, str]) -> None:
+    """Store or (for "") remove passwords by server."""
+    for server, password in passwords.items():
+        assert server in (REGISTRAR, PROXY)
+        if password:
+            conn.execute(
+                "INSERT INTO secrets (profile_id, server, password) VALUES (?, ?, ?) "
+                "ON CONFLICT (profile_id, server) DO UPDATE SET password = excluded.password",
+                (profile_id, server, password),
+            )
+        else:
+            conn.execute(
+                "DELETE FROM secrets WHERE profile_id = ? AND server = ?", (profile_id, server)
             )
 
-    async def delete(self, profile_id: int) -> None:
-        """Remove a profile and (by cascade) its secrets."""
-        await self.db.conn.execute("DELETE FROM profiles WHERE id = ?", (profile_id,))
+
+def password(conn: sqlite3.Connection, profile_id: int, server: str) -> str | None:
+    """The stored password of one server: for the registration engine only."""
+    row = _first(
+        conn,
+        "SELECT password FROM secrets WHERE profile_id = ? AND server = ?",
+        (profile_id, server),
+    )
+    return str(row[0]) if row else None
+
+
+def passwords_equal(
+    conn: sqlite3.Connection, profile_id: int, passwords: Mapping[str, str]
+) -> bool:
+    """Whether writing ``passwords`` would change nothing (for "updated" events)."""
+    return all(
+        (password(conn, profile_id, server) or "") == value for server, value in passwords.items()
+    )
+
+
+def set_default(conn: sqlite3.Connection, profile_id: int | None) -> None:
+    """Make ``profile_id`` the only default (None: no default at all)."""
+    conn.execute("UPDATE profiles SET is_default = 0 WHERE is_default = 1")
+    if profile_id is not None:
+        conn.execute("UPDATE profiles SET is_default = 1 WHERE id = ?", (profile_id,))
+
+
+def wire_items(conn: sqlite3.Connection) -> list[tuple[int, str, bytes | None]]:
+    """(id, type, stored wire fragment or None) of every profile, in id order."""
+    return conn.execute("SELECT id, type, wire FROM profiles ORDER BY id").fetchall()
+
+
+def refresh_wire(
+    conn: sqlite3.Connection, profile_ids: Iterable[int], encode: Callable[[Row], bytes]
+) -> None:
+    """Re-encode the stored wire fragment of these profiles after they changed."""
+    for profile_id in profile_ids:
+        row = _first(conn, SELECT + " WHERE p.id = ?", (profile_id,))
+        if row is not None:
+            conn.execute("UPDATE profiles SET wire = ? WHERE id = ?", (encode(row), profile_id))
+
+
+def rebuild_wire(conn: sqlite3.Connection, encode: Callable[[Row], bytes], version: str) -> int:
+    """Encode missing fragments, or all of them when the encoding changed; returns how many."""
+    stored = _first(conn, "SELECT value FROM meta WHERE key = 'wire_format'", ())
+    where = "" if stored is None or stored[0] != version else " WHERE p.wire IS NULL"
+    rows = conn.execute(SELECT + where).fetchall()
+    conn.executemany(
+        "UPDATE profiles SET wire = ? WHERE id = ?", [(encode(row), row[0]) for row in rows]
+    )
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('wire_format', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (version,),
+    )
+    return len(rows)
+
+
+def delete(conn: sqlite3.Connection, profile_id: int) -> None:
+    """Remove a profile and (by cascade) its secrets."""
+    conn.execute("DELETE FROM profiles WHERE id = ?", (profile_id,))

@@ -14,7 +14,6 @@ from sipprofile.proto import names, schema
 PROTO = Path(__file__).resolve().parents[2] / "proto"
 
 
-
 def describe(interface: ET.Element) -> dict[str, object]:
     """An interface as comparable data: members, argument types and directions."""
 
@@ -57,8 +56,9 @@ def test_schema_module_matches_profile_xml() -> None:
 
 async def test_introspection_equals_contract(raw: Raw) -> None:
     path = await raw.create(Aor="sip:a@example.com")
-    (registry_xml,) = await raw.call(names.REGISTRY_PATH, names.INTROSPECTABLE_INTERFACE,
-                                     "Introspect")
+    (registry_xml,) = await raw.call(
+        names.REGISTRY_PATH, names.INTROSPECTABLE_INTERFACE, "Introspect"
+    )
     served = interfaces_of(registry_xml)
     assert served[names.REGISTRY_INTERFACE] == contract_file(names.REGISTRY_INTERFACE)
     assert names.OBJECT_MANAGER_INTERFACE in served
@@ -71,8 +71,9 @@ async def test_introspection_equals_contract(raw: Raw) -> None:
 
 async def test_served_properties_have_the_contract_types(raw: Raw) -> None:
     path = await raw.create(Aor="sip:a@example.com")
-    (served,) = await raw.call(path, names.PROPERTIES_INTERFACE, "GetAll", "s",
-                               [names.PROFILE_INTERFACE])
+    (served,) = await raw.call(
+        path, names.PROPERTIES_INTERFACE, "GetAll", "s", [names.PROFILE_INTERFACE]
+    )
     props = contract_file(names.PROFILE_INTERFACE)["properties"]
     assert isinstance(props, dict)
     assert {k: v.signature for k, v in served.items()} == {k: t for k, (t, _) in props.items()}
@@ -111,9 +112,20 @@ async def test_signals_match_contract(raw: Raw) -> None:
 
 def test_error_names_are_the_design_list() -> None:
     expected = {
-        "InvalidArgument", "NotFound", "InUse", "AlreadyEnabled", "NotEnabled", "AccessDenied",
-        "ReadOnly", "AuthenticationFailed", "Forbidden", "Timeout", "TransportFailed",
-        "ResolveFailed", "Rejected", "NetworkUnavailable",
+        "InvalidArgument",
+        "NotFound",
+        "InUse",
+        "AlreadyEnabled",
+        "NotEnabled",
+        "AccessDenied",
+        "ReadOnly",
+        "AuthenticationFailed",
+        "Forbidden",
+        "Timeout",
+        "TransportFailed",
+        "ResolveFailed",
+        "Rejected",
+        "NetworkUnavailable",
     }
     short = {e.removeprefix(names.ERROR_PREFIX) for e in names.ALL_ERRORS}
     assert expected <= short
@@ -122,9 +134,13 @@ def test_error_names_are_the_design_list() -> None:
 
 def test_profile_paths_round_trip() -> None:
     assert names.profile_id_from_path(names.profile_path(42)) == 42
-    for bad in ("/org/sipprofile/SipProfile1/Profile/042", "/org/sipprofile/SipProfile1/Profile/",
-                "/org/sipprofile/SipProfile1/Profile/0", "/org/x/1",
-                "/org/sipprofile/SipProfile1/Profile/1/2"):
+    for bad in (
+        "/org/sipprofile/SipProfile1/Profile/042",
+        "/org/sipprofile/SipProfile1/Profile/",
+        "/org/sipprofile/SipProfile1/Profile/0",
+        "/org/x/1",
+        "/org/sipprofile/SipProfile1/Profile/1/2",
+    ):
         assert names.profile_id_from_path(bad) is None, bad
 
 

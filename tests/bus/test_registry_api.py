@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from busutil import CallFailed, Raw, raw_bus
 from dbus_fast import Variant
 
 from sipprofile.proto import names
 from sipprofile.proto.names import Error, profile_path
-
-from busutil import CallFailed, Raw, raw_bus
-
 
 
 @pytest.fixture
@@ -23,8 +21,12 @@ async def test_create_returns_path_and_stores_every_setting(raw: Raw) -> None:
         Aor="sip:alice@example.com",
         ProviderName="Example Telecom",
         AccessPoint="wlan0",
-        Registrar={"Uri": "sip:registrar.example.com;transport=tcp", "Username": "alice",
-                   "Realm": "example.com", "Password": "s3cret"},
+        Registrar={
+            "Uri": "sip:registrar.example.com;transport=tcp",
+            "Username": "alice",
+            "Realm": "example.com",
+            "Password": "s3cret",
+        },
         OutboundProxy={"Uri": "sip:proxy.example.com;lr"},
         SigComp=True,
         AutoRegistration=True,
@@ -45,7 +47,10 @@ async def test_create_returns_path_and_stores_every_setting(raw: Raw) -> None:
         "HasPassword": True,
     }
     assert props["OutboundProxy"] == {
-        "Uri": "sip:proxy.example.com;lr", "Username": "", "Realm": "", "HasPassword": False,
+        "Uri": "sip:proxy.example.com;lr",
+        "Username": "",
+        "Realm": "",
+        "HasPassword": False,
     }
     assert props["SigComp"] is True
     assert props["SecurityNegotiation"] is False
@@ -71,8 +76,9 @@ async def test_create_returns_path_and_stores_every_setting(raw: Raw) -> None:
 
 async def test_extension_keeps_its_dbus_type(raw: Raw) -> None:
     path = await raw.create(Aor="sip:a@example.com", Extensions={"Tos": Variant("u", 46)})
-    body = await raw.call(path, names.PROPERTIES_INTERFACE, "Get", "ss",
-                          [names.PROFILE_INTERFACE, "Extensions"])
+    body = await raw.call(
+        path, names.PROPERTIES_INTERFACE, "Get", "ss", [names.PROFILE_INTERFACE, "Extensions"]
+    )
     assert body[0].value["Tos"].signature == "u"
 
 
@@ -83,16 +89,22 @@ async def test_password_never_leaves_the_daemon(raw: Raw) -> None:
         Registrar={"Uri": "sip:example.com", "Password": secret},
         OutboundProxy={"Uri": "sip:proxy.example.com", "Password": secret + "2"},
     )
-    await raw.profile(path, "Update", "a{sv}",
-                      {"Registrar": Variant("a{sv}", {"Password": Variant("s", secret + "3")})})
+    await raw.profile(
+        path,
+        "Update",
+        "a{sv}",
+        {"Registrar": Variant("a{sv}", {"Password": Variant("s", secret + "3")})},
+    )
     everything = repr(await raw.get_all(path))
-    everything += repr(await raw.call(names.REGISTRY_PATH, names.OBJECT_MANAGER_INTERFACE,
-                                      "GetManagedObjects"))
+    everything += repr(
+        await raw.call(names.REGISTRY_PATH, names.OBJECT_MANAGER_INTERFACE, "GetManagedObjects")
+    )
     everything += repr([m.body for m in raw.signals])
     assert secret not in everything
     with pytest.raises(CallFailed) as info:
-        await raw.call(path, names.PROPERTIES_INTERFACE, "Get", "ss",
-                       [names.PROFILE_INTERFACE, "Password"])
+        await raw.call(
+            path, names.PROPERTIES_INTERFACE, "Get", "ss", [names.PROFILE_INTERFACE, "Password"]
+        )
     assert info.value.name == "org.freedesktop.DBus.Error.UnknownProperty"
 
 
@@ -127,7 +139,8 @@ async def test_lists_get_and_not_found(raw: Raw) -> None:
     with pytest.raises(CallFailed) as info:
         await raw.registry("ListProfilesByType", "s", "XMPP")
     assert info.value.name == Error.INVALID_ARGUMENT
-    assert "IETF" in info.value.text and "ims" in info.value.text
+    assert "IETF" in info.value.text
+    assert "ims" in info.value.text
 
 
 async def test_list_by_aor_uses_uri_equivalence(raw: Raw) -> None:
@@ -193,40 +206,94 @@ async def test_ids_are_never_reused(raw: Raw) -> None:
         ({"Aor": "sip:example.com"}, Error.INVALID_ARGUMENT, "no user part"),
         ({"Aor": "tel:+15551234"}, Error.INVALID_ARGUMENT, "not a valid SIP URI"),
         ({"Aor": "sip:a:pw@example.com"}, Error.INVALID_ARGUMENT, "password"),
-        ({"Aor": "sip:a@example.com", "Registrar": {"Uri": "sip:bob@example.com"}},
-         Error.INVALID_ARGUMENT, "user part"),
-        ({"Aor": "sip:a@example.com", "Registrar": {"Uri": "http://example.com"}},
-         Error.INVALID_ARGUMENT, "Registrar.Uri"),
-        ({"Aor": "sip:a@example.com", "Registrar": {"Uri": "sip:example.com;transport=sctp"}},
-         Error.INVALID_ARGUMENT, "sctp"),
-        ({"Aor": "sip:a@example.com", "OutboundProxy": {"Uri": "sips:p.example.com;transport=udp"}},
-         Error.INVALID_ARGUMENT, "TLS"),
-        ({"Aor": "sip:a@example.com", "Registrar": {"Url": "sip:example.com"}},
-         Error.INVALID_ARGUMENT, "'Url'"),
-        ({"Aor": "sip:a@example.com", "Registrar": {"HasPassword": True}}, Error.READ_ONLY,
-         "Password"),
-        ({"Aor": "sip:a@example.com", "Registrar": {"Uri": Variant("b", True)}},
-         Error.INVALID_ARGUMENT, "Registrar.Uri must be of D-Bus type 's'"),
-        ({"Aor": "sip:a@example.com", "Headers": ["Via: SIP/2.0/UDP x"]}, Error.INVALID_ARGUMENT,
-         "Via"),
-        ({"Aor": "sip:a@example.com", "Headers": ["no colon"]}, Error.INVALID_ARGUMENT,
-         "'Name: value'"),
-        ({"Aor": "sip:a@example.com", "Headers": ["X-A: b\r\nVia: evil"]},
-         Error.INVALID_ARGUMENT, "X-A"),
-        ({"Aor": "sip:a@example.com", "ContactParams": {"expires": "60"}},
-         Error.INVALID_ARGUMENT, "expires"),
-        ({"Aor": "sip:a@example.com", "ContactParams": {"bad name": "1"}},
-         Error.INVALID_ARGUMENT, "bad name"),
-        ({"Aor": "sip:a@example.com", "ContactParams": {"x": "a b"}},
-         Error.INVALID_ARGUMENT, "quoted string"),
-        ({"Aor": "sip:a@example.com", "Extensions": {"k": Variant("d", 1.5)}},
-         Error.INVALID_ARGUMENT, "'d'"),
-        ({"Aor": "sip:a@example.com", "ProviderName": "x\ny"}, Error.INVALID_ARGUMENT,
-         "control characters"),
-        ({"Aor": "sip:a@example.com", "ProviderName": "x" * 300}, Error.INVALID_ARGUMENT,
-         "too long"),
-        ({"Aor": "sip:a@example.com", "PrivateIdentity": "no-realm"}, Error.INVALID_ARGUMENT,
-         "user@"),
+        (
+            {"Aor": "sip:a@example.com", "Registrar": {"Uri": "sip:bob@example.com"}},
+            Error.INVALID_ARGUMENT,
+            "user part",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "Registrar": {"Uri": "http://example.com"}},
+            Error.INVALID_ARGUMENT,
+            "Registrar.Uri",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "Registrar": {"Uri": "sip:example.com;transport=sctp"}},
+            Error.INVALID_ARGUMENT,
+            "sctp",
+        ),
+        (
+            {
+                "Aor": "sip:a@example.com",
+                "OutboundProxy": {"Uri": "sips:p.example.com;transport=udp"},
+            },
+            Error.INVALID_ARGUMENT,
+            "TLS",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "Registrar": {"Url": "sip:example.com"}},
+            Error.INVALID_ARGUMENT,
+            "'Url'",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "Registrar": {"HasPassword": True}},
+            Error.READ_ONLY,
+            "Password",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "Registrar": {"Uri": Variant("b", True)}},
+            Error.INVALID_ARGUMENT,
+            "Registrar.Uri must be of D-Bus type 's'",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "Headers": ["Via: SIP/2.0/UDP x"]},
+            Error.INVALID_ARGUMENT,
+            "Via",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "Headers": ["no colon"]},
+            Error.INVALID_ARGUMENT,
+            "'Name: value'",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "Headers": ["X-A: b\r\nVia: evil"]},
+            Error.INVALID_ARGUMENT,
+            "X-A",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "ContactParams": {"expires": "60"}},
+            Error.INVALID_ARGUMENT,
+            "expires",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "ContactParams": {"bad name": "1"}},
+            Error.INVALID_ARGUMENT,
+            "bad name",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "ContactParams": {"x": "a b"}},
+            Error.INVALID_ARGUMENT,
+            "quoted string",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "Extensions": {"k": Variant("d", 1.5)}},
+            Error.INVALID_ARGUMENT,
+            "'d'",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "ProviderName": "x\ny"},
+            Error.INVALID_ARGUMENT,
+            "control characters",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "ProviderName": "x" * 300},
+            Error.INVALID_ARGUMENT,
+            "too long",
+        ),
+        (
+            {"Aor": "sip:a@example.com", "PrivateIdentity": "no-realm"},
+            Error.INVALID_ARGUMENT,
+            "user@",
+        ),
     ],
 )
 async def test_bad_create_is_rejected_and_changes_nothing(
@@ -246,10 +313,15 @@ async def test_update_applies_all_or_nothing(raw: Raw) -> None:
     path = await raw.create(Aor="sip:a@example.com", ProviderName="Before")
     before = await raw.get_all(path)
     with pytest.raises(CallFailed) as info:
-        await raw.profile(path, "Update", "a{sv}", {
-            "ProviderName": Variant("s", "After"),
-            "Headers": Variant("as", ["Contact: <sip:x@y>"]),
-        })
+        await raw.profile(
+            path,
+            "Update",
+            "a{sv}",
+            {
+                "ProviderName": Variant("s", "After"),
+                "Headers": Variant("as", ["Contact: <sip:x@y>"]),
+            },
+        )
     assert info.value.name == Error.INVALID_ARGUMENT
     assert await raw.get_all(path) == before
     with pytest.raises(CallFailed) as info:
@@ -266,52 +338,81 @@ async def test_update_emits_exactly_what_changed(raw: Raw) -> None:
         Registrar={"Uri": "sip:example.com", "Username": "a", "Password": "one"},
     )
     raw.take_signals()
-    await raw.profile(path, "Update", "a{sv}", {
-        "ProviderName": Variant("s", "New name"),
-        "Aor": Variant("s", "sip:a@example.com"),  # same value: not a change
-        "Registrar": Variant("a{sv}", {"Realm": Variant("s", "example.com")}),
-    })
+    await raw.profile(
+        path,
+        "Update",
+        "a{sv}",
+        {
+            "ProviderName": Variant("s", "New name"),
+            "Aor": Variant("s", "sip:a@example.com"),  # same value: not a change
+            "Registrar": Variant("a{sv}", {"Realm": Variant("s", "example.com")}),
+        },
+    )
     changed, event = await raw.wait_signals(2)
     assert (changed.interface, changed.member, changed.path) == (
-        names.PROPERTIES_INTERFACE, "PropertiesChanged", path)
+        names.PROPERTIES_INTERFACE,
+        "PropertiesChanged",
+        path,
+    )
     interface, values, invalidated = changed.body
     assert interface == names.PROFILE_INTERFACE
     assert sorted(values) == ["ProviderName", "Registrar"]
     assert values["ProviderName"].value == "New name"
     registrar = {k: v.value for k, v in values["Registrar"].value.items()}
     # merged: Uri, Username and the password survive an update that names only Realm
-    assert registrar == {"Uri": "sip:example.com", "Username": "a", "Realm": "example.com",
-                         "HasPassword": True}
+    assert registrar == {
+        "Uri": "sip:example.com",
+        "Username": "a",
+        "Realm": "example.com",
+        "HasPassword": True,
+    }
     assert invalidated == []
     assert (event.member, event.body) == ("ProfileEvent", [1, "updated"])
     raw.take_signals()
     # a change of nothing emits nothing
     await raw.profile(path, "Update", "a{sv}", {"ProviderName": Variant("s", "New name")})
     # a password change is an update but no readable property changed
-    await raw.profile(path, "Update", "a{sv}", {
-        "Registrar": Variant("a{sv}", {"Password": Variant("s", "two")})})
+    await raw.profile(
+        path, "Update", "a{sv}", {"Registrar": Variant("a{sv}", {"Password": Variant("s", "two")})}
+    )
     (only,) = await raw.wait_signals(1)
     assert (only.member, only.body) == ("ProfileEvent", [1, "updated"])
     # clearing the password flips HasPassword
     raw.take_signals()
-    await raw.profile(path, "Update", "a{sv}", {
-        "Registrar": Variant("a{sv}", {"Password": Variant("s", "")})})
+    await raw.profile(
+        path, "Update", "a{sv}", {"Registrar": Variant("a{sv}", {"Password": Variant("s", "")})}
+    )
     changed, _ = await raw.wait_signals(2)
     assert changed.body[1]["Registrar"].value["HasPassword"].value is False
 
 
 async def test_properties_set_is_an_update_and_status_is_read_only(raw: Raw) -> None:
     path = await raw.create(Aor="sip:a@example.com")
-    await raw.call(path, names.PROPERTIES_INTERFACE, "Set", "ssv",
-                   [names.PROFILE_INTERFACE, "AccessPoint", Variant("s", "eth0")])
+    await raw.call(
+        path,
+        names.PROPERTIES_INTERFACE,
+        "Set",
+        "ssv",
+        [names.PROFILE_INTERFACE, "AccessPoint", Variant("s", "eth0")],
+    )
     assert (await raw.get_all(path))["AccessPoint"] == "eth0"
     with pytest.raises(CallFailed) as info:
-        await raw.call(path, names.PROPERTIES_INTERFACE, "Set", "ssv",
-                       [names.PROFILE_INTERFACE, "State", Variant("s", "registered")])
+        await raw.call(
+            path,
+            names.PROPERTIES_INTERFACE,
+            "Set",
+            "ssv",
+            [names.PROFILE_INTERFACE, "State", Variant("s", "registered")],
+        )
     assert info.value.name == Error.READ_ONLY
     with pytest.raises(CallFailed) as info:
-        await raw.call(path, names.PROPERTIES_INTERFACE, "Set", "ssv",
-                       [names.PROFILE_INTERFACE, "SigComp", Variant("s", "on")])
+        await raw.call(
+            path,
+            names.PROPERTIES_INTERFACE,
+            "Set",
+            "ssv",
+            [names.PROFILE_INTERFACE, "SigComp", Variant("s", "on")],
+        )
     assert info.value.name == Error.INVALID_ARGUMENT
 
 
@@ -347,31 +448,51 @@ async def test_deleting_the_default_announces_the_new_default(raw: Raw) -> None:
     members = [(m.member, m.path) for m in signals]
     assert ("PropertiesChanged", b) in members
     assert [m.body for m in signals if m.member == "ProfileEvent"] == [
-        [1, "destroyed"], [2, "updated"]]
+        [1, "destroyed"],
+        [2, "updated"],
+    ]
 
 
 async def test_managed_objects_equal_getall(raw: Raw) -> None:
     paths = [
-        await raw.create(Aor="sip:a@example.com", ProviderName="Ünïcode ☎",
-                         Registrar={"Uri": "sip:r.example.com", "Password": "x"}),
-        await raw.create(Aor="sip:b@example.com", Type="ims",
-                         ContactParams={"+sip.instance": '"<urn:uuid:1>"', "flag": ""},
-                         Headers=["X-A: 1", "X-B: 2"],
-                         Extensions={"s": "text", "b": False, "i": Variant("i", -5),
-                                     "u": Variant("u", 7), "x": Variant("x", -(2**40)),
-                                     "t": Variant("t", 2**63), "as": ["p", "q"]}),
+        await raw.create(
+            Aor="sip:a@example.com",
+            ProviderName="Ünïcode ☎",
+            Registrar={"Uri": "sip:r.example.com", "Password": "x"},
+        ),
+        await raw.create(
+            Aor="sip:b@example.com",
+            Type="ims",
+            ContactParams={"+sip.instance": '"<urn:uuid:1>"', "flag": ""},
+            Headers=["X-A: 1", "X-B: 2"],
+            Extensions={
+                "s": "text",
+                "b": False,
+                "i": Variant("i", -5),
+                "u": Variant("u", 7),
+                "x": Variant("x", -(2**40)),
+                "t": Variant("t", 2**63),
+                "as": ["p", "q"],
+            },
+        ),
         await raw.create(Aor="sips:c@example.com", OutboundProxy={"Uri": "sips:p.example.com"}),
     ]
-    (managed,) = await raw.call(names.REGISTRY_PATH, names.OBJECT_MANAGER_INTERFACE,
-                                "GetManagedObjects")
+    (managed,) = await raw.call(
+        names.REGISTRY_PATH, names.OBJECT_MANAGER_INTERFACE, "GetManagedObjects"
+    )
     assert sorted(managed) == sorted(paths)
     for path in paths:
         interfaces = managed[path]
-        assert set(interfaces) == {names.PROFILE_INTERFACE, names.PEER_INTERFACE,
-                                   names.INTROSPECTABLE_INTERFACE, names.PROPERTIES_INTERFACE}
+        assert set(interfaces) == {
+            names.PROFILE_INTERFACE,
+            names.PEER_INTERFACE,
+            names.INTROSPECTABLE_INTERFACE,
+            names.PROPERTIES_INTERFACE,
+        }
         served = interfaces[names.PROFILE_INTERFACE]
-        (direct,) = await raw.call(path, names.PROPERTIES_INTERFACE, "GetAll", "s",
-                                   [names.PROFILE_INTERFACE])
+        (direct,) = await raw.call(
+            path, names.PROPERTIES_INTERFACE, "GetAll", "s", [names.PROFILE_INTERFACE]
+        )
         assert list(served) == list(direct)
         for key in direct:
             assert served[key].signature == direct[key].signature, key
@@ -395,6 +516,11 @@ async def test_unknown_things_get_standard_errors(raw: Raw) -> None:
 
 
 async def test_call_without_interface_is_routed_by_member(raw: Raw) -> None:
-    (path,) = await raw.call(names.REGISTRY_PATH, None, "CreateProfile", "a{sv}",
-                             [{"Aor": Variant("s", "sip:a@example.com")}])
+    (path,) = await raw.call(
+        names.REGISTRY_PATH,
+        None,
+        "CreateProfile",
+        "a{sv}",
+        [{"Aor": Variant("s", "sip:a@example.com")}],
+    )
     assert path == profile_path(1)

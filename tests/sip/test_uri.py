@@ -151,6 +151,34 @@ def test_aor_lookup_key_values(text, key):
     assert aor_lookup_key(parse_uri(text)) == key
 
 
+@pytest.mark.parametrize(
+    ("host", "canonical"),
+    [
+        ("[2001:DB8:0:0:0:0:0:1]", "[2001:db8::1]"),
+        ("[2001:db8:0:0:1:0:0:1]", "[2001:db8::1:0:0:1]"),  # RFC 5952 §4.2.3: first run
+        ("[2001:0:0:1:0:0:0:1]", "[2001:0:0:1::1]"),  # ... unless a later run is longer
+        ("[2001:db8:0:1:1:1:1:1]", "[2001:db8:0:1:1:1:1:1]"),  # §4.2.2: one 0 stays
+        ("[0:0:0:0:0:0:0:0]", "[::]"),
+        ("[0:0:0:0:0:0:0:1]", "[::1]"),
+        ("[1:0:0:0:0:0:0:0]", "[1::]"),
+        ("[::ffff:192.0.2.2]", "[::ffff:c000:202]"),  # same on every Python version
+        ("[2001:db8::10:5070]", "[2001:db8::10:5070]"),
+    ],
+)
+def test_aor_lookup_key_canonical_ipv6(host, canonical):
+    assert aor_lookup_key(parse_uri(f"sip:{host}")) == f"sip:{canonical}"
+
+
+@given(st.integers(0, 2**128 - 1))
+def test_aor_lookup_key_ipv6_matches_rfc5952(value):
+    address = ipaddress.IPv6Address(value)
+    key = aor_lookup_key(SipUri("sip", None, None, f"[{address.exploded}]"))
+    host = key.removeprefix("sip:")
+    assert ipaddress.IPv6Address(host[1:-1]) == address
+    if address.ipv4_mapped is None:
+        assert host == f"[{address.compressed}]"
+
+
 def test_aor_lookup_key_leaves_the_password_out():
     key = aor_lookup_key(parse_uri("sip:alice:s3cret@atlanta.com"))
     assert key == "sip:alice@atlanta.com"
@@ -494,7 +522,7 @@ def test_uri_is_frozen_and_hashable():
         ({"scheme": "tel"}, "unsupported URI scheme 'tel'"),
         ({"host": ""}, "the host is empty"),
         ({"host": "a b"}, "not a valid host name"),
-        ({"host": "2001:db8::1"}, "not a valid host name"),
+        ({"host": "2001:db8::1"}, "must be enclosed in brackets"),
         ({"host": "[2001:db8::1"}, "not a valid IPv6 reference"),
         ({"user": ""}, "user part before '@' is empty"),
         ({"user": None, "password": "pw"}, "a password needs a user part"),

@@ -14,10 +14,9 @@ import pytest
 
 from sipprofile.server.errors import StoreError
 from sipprofile.server.registry.model import ProfileSettings, ServerSettings
+from sipprofile.server.store import profiles as store
 from sipprofile.server.store.database import Database
 from sipprofile.server.store.migrations import APPLICATION_ID, SCHEMA_VERSION
-from sipprofile.server.store.profiles import ProfileRepository
-
 
 
 def mode(path: Path) -> int:
@@ -29,9 +28,9 @@ async def test_new_database_is_private_and_current(tmp_path: Path) -> None:
     try:
         path = tmp_path / "deep" / "state" / "profiles.db"
         db = await Database.open(path)
-        repo = ProfileRepository(db)
-        async with db.transaction():
-            await repo.insert(ProfileSettings(type="IETF", aor="sip:a@x.org"), "k", "cu1")
+        await db.write(
+            lambda c: store.insert(c, ProfileSettings(type="IETF", aor="sip:a@x.org"), "k", "cu1")
+        )
         assert mode(path.parent) == 0o700
         for name in ("profiles.db", "profiles.db-wal", "profiles.db-shm"):
             if (path.parent / name).exists():
@@ -47,20 +46,24 @@ async def test_new_database_is_private_and_current(tmp_path: Path) -> None:
 
 async def test_secrets_live_in_their_own_table(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "p.db")
-    repo = ProfileRepository(db)
-    settings = ProfileSettings(type="IETF", aor="sip:a@x.org",
-                               registrar=ServerSettings("sip:x.org", "a", "", True))
-    async with db.transaction():
-        pid = await repo.insert(settings, "k", "cu1")
-        await repo.set_passwords(pid, {"registrar": "hunter2"})
-    profile = await repo.get(pid)
-    assert profile is not None and profile.settings.registrar.has_password
+    settings = ProfileSettings(
+        type="IETF", aor="sip:a@x.org", registrar=ServerSettings("sip:x.org", "a", "", True)
+    )
+
+    def create(conn):
+        pid = store.insert(conn, settings, "k", "cu1")
+        store.set_passwords(conn, pid, {"registrar": "hunter2"})
+        return pid
+
+    pid = await db.write(create)
+    profile = await db.run(lambda c: store.get(c, pid))
+    assert profile is not None
+    assert profile.settings.registrar.has_password
     assert "hunter2" not in repr(profile)
-    assert await repo.password(pid, "registrar") == "hunter2"
+    assert await db.run(lambda c: store.password(c, pid, "registrar")) == "hunter2"
     row_text = repr(await db.rows("SELECT * FROM profiles"))
     assert "hunter2" not in row_text
-    async with db.transaction():
-        await repo.delete(pid)
+    await db.write(lambda c: store.delete(c, pid))
     assert await db.rows("SELECT * FROM secrets") == []  # cascade
     await db.close()
 
@@ -81,12 +84,12 @@ async def test_migration_from_schema_1_keeps_data(tmp_path: Path) -> None:
 
     db = await Database.open(path)
     assert await db.scalar("PRAGMA user_version") == SCHEMA_VERSION
-    repo = ProfileRepository(db)
-    profiles = [await repo.get(i) for i in (1, 2, 3)]
+    profiles = [await db.run(lambda c, i=i: store.get(c, i)) for i in (1, 2, 3)]
     assert [p.settings.provider_name for p in profiles if p] == ["P0", "P1", "P2"]
     users = {p.contact_user for p in profiles if p}
-    assert len(users) == 3 and all(len(u) == 16 for u in users)
-    assert await repo.password(1, "registrar") == "pw"
+    assert len(users) == 3
+    assert all(len(u) == 16 for u in users)
+    assert await db.run(lambda c: store.password(c, 1, "registrar")) == "pw"
     await db.close()
 
 
@@ -124,13 +127,17 @@ async def test_foreign_and_garbage_files_are_refused(tmp_path: Path) -> None:
 async def test_damaged_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "damaged.db"
     db = await Database.open(path)
-    repo = ProfileRepository(db)
-    async with db.transaction():
+
+    def fill(conn):
         for n in range(400):
-            await repo.insert(
+            store.insert(
+                conn,
                 ProfileSettings(type="IETF", aor=f"sip:u{n}@x.org", provider_name="x" * 200),
-                f"k{n}", f"c{n}",
+                f"k{n}",
+                f"c{n}",
             )
+
+    await db.write(fill)
     await db.close()
     data = bytearray(path.read_bytes())
     page_size = int.from_bytes(data[16:18], "big")
@@ -149,20 +156,20 @@ WRITER = textwrap.dedent(
     from pathlib import Path
     from sipprofile.server.registry.model import ProfileSettings
     from sipprofile.server.store.database import Database
-    from sipprofile.server.store.profiles import ProfileRepository
+    from sipprofile.server.store import profiles as store
+
+    def batch(conn, first):
+        for n in range(first, first + 50):
+            settings = ProfileSettings(type="IETF", aor=f"sip:u{n}@x.org")
+            store.insert(conn, settings, f"k{n}", f"c{n}")
 
     async def main():
         db = await Database.open(Path(sys.argv[1]))
-        repo = ProfileRepository(db)
-        n = 0
+        n = 1
         while True:
-            async with db.transaction():
-                for _ in range(50):
-                    n += 1
-                    await repo.insert(
-                        ProfileSettings(type="IETF", aor=f"sip:u{n}@x.org"), f"k{n}", f"c{n}"
-                    )
-            print(n, flush=True)  # everything up to n is committed
+            await db.write(lambda conn: batch(conn, n))
+            n += 50
+            print(n - 1, flush=True)  # everything up to n - 1 is committed
 
     asyncio.run(main())
     """
@@ -188,4 +195,54 @@ async def test_writer_killed_mid_transaction_leaves_consistent_database(tmp_path
     assert count % 50 == 0  # whole transactions only
     ids = [r[0] for r in await db.rows("SELECT id FROM profiles ORDER BY id")]
     assert ids == list(range(1, count + 1))
+    await db.close()
+
+
+async def test_writes_keep_working_after_the_background_flush(tmp_path: Path) -> None:
+    """The power-safety flush runs a checkpoint between writes; it must leave no
+    statement open (an open one makes the next COMMIT fail)."""
+    from sipprofile.server.store.database import FLUSH_DELAY
+
+    db = await Database.open(tmp_path / "p.db")
+    for n in range(3):
+        await db.write(
+            lambda c, n=n: store.insert(
+                c, ProfileSettings(type="IETF", aor=f"sip:{n}@x"), f"{n}", f"{n}"
+            )
+        )
+        await asyncio.sleep(FLUSH_DELAY * 1.5)
+    # the WAL was checkpointed in the background: its frames are in the main file
+    assert await db.scalar("SELECT count(*) FROM profiles") == 3
+    await db.close()
+
+
+async def test_concurrent_reads_writes_and_flushes_never_collide(tmp_path: Path) -> None:
+    """Reads, writes and background checkpoints interleave freely on the one
+    connection; none may leave a statement open under another's COMMIT."""
+    from sipprofile.server.store.database import FLUSH_DELAY
+
+    db = await Database.open(tmp_path / "p.db")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FLUSH_DELAY * 3
+    written = 0
+
+    async def writer(k: int) -> None:
+        nonlocal written
+        n = 0
+        while loop.time() < deadline:
+            n += 1
+            await db.write(
+                lambda c, n=n: store.insert(
+                    c, ProfileSettings(type="IETF", aor=f"sip:{k}-{n}@x"), f"{k}-{n}", f"{k}-{n}"
+                )
+            )
+            written += 1
+
+    async def reader() -> None:
+        while loop.time() < deadline:
+            await db.scalar("SELECT count(*) FROM profiles")
+            await db.rows("PRAGMA wal_checkpoint(PASSIVE)")
+
+    await asyncio.gather(*(writer(k) for k in range(4)), reader(), reader())
+    assert await db.scalar("SELECT count(*) FROM profiles") == written > 100
     await db.close()

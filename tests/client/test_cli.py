@@ -1,0 +1,201 @@
+"""``sipprofilectl`` without a bus: options, password sources, output, failure handling."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from dbus_fast import Variant
+
+from sipprofile.client import cli, cli_settings
+from sipprofile.client.cli_format import event_line, format_table, list_row, show_lines
+from sipprofile.client.convert import settings_to_variants
+from sipprofile.client.events import ProfileErrorOccurred, ProfileEventOccurred
+from sipprofile.proto import names
+from sipprofile.proto.schema import PROPERTIES, SETTINGS
+
+from .test_convert import FULL_PROPS, make_profile
+
+# -- CLI parsing ----------------------------------------------------------------------
+
+
+def all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found.extend(all_parsers(sub))
+    return found
+
+
+def test_no_option_takes_a_password_value() -> None:
+    for parser in all_parsers(cli.build_parser()):
+        for action in parser._actions:
+            for option in action.option_strings:
+                if "password" in option or "secret" in option:
+                    assert option.endswith("-password-from"), option
+                    assert "password" not in action.dest.removesuffix("password_from")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["create", "--aor", "sip:a@b", "--registrar-password", "secret"],
+        ["create", "--aor", "sip:a@b", "--password", "secret"],
+        ["show"],
+        ["show", "0"],
+        ["create", "--extension-bool", "k=maybe"],
+        ["create", "--extension-int", "k=x"],
+        ["create", "--contact-param", "=x"],
+        ["update", "3"],  # nothing to update
+        ["update", "3", "--type", "ims"],  # Type is fixed at creation
+        ["--session", "--system", "list"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return cli.build_parser().parse_args(argv)
+
+
+def test_create_options_become_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("pw-registrar\npw-proxy\n"))
+    args = parse(
+        "create", "--type", "IETF", "--provider-name", "P", "--aor", "sip:a@b",
+        "--access-point", "wlan0", "--registrar-uri", "sip:r", "--registrar-username", "u",
+        "--registrar-realm", "R", "--registrar-password-from", "-", "--proxy-uri", "sip:p",
+        "--proxy-password-from", "-", "--sigcomp", "--no-security-negotiation",
+        "--auto-registration", "--default", "--private-identity", "a@b",
+        "--contact-param", "ob", "--contact-param", "reg-id=1", "--header", "X-A: 1",
+        "--extension", "s=x", "--extension-bool", "b=true", "--extension-int", "i=-5",
+    )  # fmt: skip
+    settings = cli_settings.settings_from_args(args)
+    assert settings == {
+        "Type": "IETF",
+        "ProviderName": "P",
+        "Aor": "sip:a@b",
+        "AccessPoint": "wlan0",
+        "Registrar": {"Uri": "sip:r", "Username": "u", "Realm": "R", "Password": "pw-registrar"},
+        "OutboundProxy": {"Uri": "sip:p", "Password": "pw-proxy"},
+        "SigComp": True,
+        "SecurityNegotiation": False,
+        "AutoRegistration": True,
+        "Default": True,
+        "PrivateIdentity": "a@b",
+        "ContactParams": {"ob": "", "reg-id": "1"},
+        "Headers": ["X-A: 1"],
+        "Extensions": {"s": "x", "b": True, "i": -5},
+    }
+    assert set(settings) == set(SETTINGS)
+    assert settings_to_variants(settings)["Extensions"].value["i"] == Variant("x", -5)
+
+
+def test_only_given_options_are_sent() -> None:
+    args = parse("update", "4", "--no-sigcomp", "--registrar-realm", "R")
+    assert cli_settings.settings_from_args(args) == {"SigComp": False, "Registrar": {"Realm": "R"}}
+
+
+def test_password_from_file_and_prompt(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("first\r\nsecond\n")
+    assert cli_settings.read_password(str(secret), "registrar") == "first"
+    with pytest.raises(cli_settings.CliError):
+        cli_settings.read_password(str(tmp_path / "missing"), "registrar")
+    answers = iter(["one", "two"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
+    monkeypatch.setattr("sys.stdin", SimpleNamespace(isatty=lambda: True))
+    with pytest.raises(cli_settings.CliError, match="do not match"):
+        cli_settings.read_password("prompt", "registrar")
+
+
+def test_update_adds_to_collections_unless_cleared() -> None:
+    profile = SimpleNamespace(
+        contact_params={"ob": ""},
+        headers=["X-A: 1"],
+        extension_variants={"n": Variant("u", 1)},
+    )
+    args = parse(
+        "update", "1", "--header", "X-B: 2", "--extension", "s=x", "--clear-contact-params"
+    )
+    settings = cli_settings.settings_from_args(args)
+    cli_settings.merge_collections(settings, args, profile)  # type: ignore[arg-type]
+    assert settings["Headers"] == ["X-A: 1", "X-B: 2"]
+    assert settings["Extensions"] == {"n": Variant("u", 1), "s": "x"}
+    assert settings["ContactParams"] == {}
+
+
+# -- output formatting ----------------------------------------------------------------
+
+
+def test_table_and_rows() -> None:
+    data = make_profile(FULL_PROPS).as_dict()
+    assert list_row(data) == ["7", "*", "IETF", "registered", "sip:alice@example.com", "Example"]
+    table = format_table(("A", "BB"), [["xxx", "y"]])
+    assert table.splitlines() == ["A    BB", "xxx  y"]
+
+
+def test_show_lines() -> None:
+    lines = show_lines(make_profile(FULL_PROPS).as_dict())
+    assert "Registrar.HasPassword: true" in lines
+    assert "SigComp: true" in lines
+    assert "Extensions.l: a, b" in lines
+    assert "LastError:" in lines
+    assert not any("Password:" in line and "HasPassword" not in line for line in lines)
+    for name in PROPERTIES:
+        assert any(line.startswith(name) for line in lines), name
+
+
+def test_event_lines() -> None:
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    text = event_line(ProfileEventOccurred(3, "created"), when, as_json=False)
+    assert text == "2025-01-02T03:04:05.000+00:00 profile 3 created"
+    error = ProfileErrorOccurred(3, names.Error.TIMEOUT, "no answer")
+    assert json.loads(event_line(error, when, as_json=True)) == {
+        "time": "2025-01-02T03:04:05.000+00:00",
+        "signal": "ProfileError",
+        "id": 3,
+        "error": names.Error.TIMEOUT,
+        "message": "no answer",
+    }
+
+
+# -- CLI failure handling -------------------------------------------------------------
+
+
+def test_unreachable_bus_is_one_line_and_status_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--address", "unix:path=/nonexistent/bus.sock", "list"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("sipprofilectl: cannot connect to the bus at ")
+    assert captured.err.count("\n") == 1
+
+
+def test_interrupt_is_status_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def interrupted(*_: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run", interrupted)
+    assert cli.main(["list"]) == 130
+
+
+def test_unexpected_exception_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def broken(*_: object) -> int:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(cli, "run", broken)
+    assert cli.main(["list"]) == 1
+    assert capsys.readouterr().err == (
+        "sipprofilectl: unexpected error: RuntimeError: boom second line\n"
+    )
