@@ -39,6 +39,7 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
   <limit name="max_message_size">268435456</limit>
   <limit name="max_incoming_bytes">268435456</limit>
   <limit name="max_outgoing_bytes">268435456</limit>
+  <limit name="max_replies_per_connection">50000</limit>
 </busconfig>
 """
 

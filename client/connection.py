@@ -23,6 +23,7 @@ from dbus_fast.constants import ErrorType
 from dbus_fast.errors import DBusError
 
 from sipprofile.client.errors import BusError, daemon_unavailable, from_dbus_error
+from sipprofile.proto.busfix import harden
 from sipprofile.proto.names import (
     BUS_NAME,
     OBJECT_MANAGER_INTERFACE,
@@ -107,6 +108,7 @@ class Connection:
         try:
             message_bus = MessageBus(bus_address=address, bus_type=_BUS_TYPES[bus])
             await message_bus.connect()
+            harden(message_bus)
         except Exception as exc:
             detail = str(exc) or type(exc).__name__
             raise daemon_unavailable(

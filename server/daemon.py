@@ -18,6 +18,7 @@ from pathlib import Path
 from dbus_fast import BusType, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
 
+from sipprofile.proto.busfix import harden
 from sipprofile.proto.names import BUS_NAME
 
 from .bus.managed_objects import WIRE_FORMAT, encode_settings
@@ -84,6 +85,7 @@ class Daemon:
                 kind = BusType.SYSTEM if self.options.bus == "system" else BusType.SESSION
                 bus = MessageBus(bus_type=kind)
             self.bus = await bus.connect()
+            harden(self.bus)
         except Exception as exc:
             await self.close()
             raise DaemonError(f"cannot connect to the {self.options.bus} bus: {exc}") from None

@@ -11,6 +11,7 @@ from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from sipprofile.proto import names
+from sipprofile.proto.busfix import harden
 
 
 class CallFailed(Exception):
@@ -154,6 +155,7 @@ def plain(value: Any) -> Any:
 @asynccontextmanager
 async def raw_bus(address: str) -> AsyncIterator[Raw]:
     bus = await MessageBus(bus_address=address).connect()
+    harden(bus)
     raw = Raw(bus)
     await raw.subscribe()
     try:
