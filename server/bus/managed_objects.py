@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import struct
+from functools import lru_cache
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -104,6 +105,54 @@ _IFACE: Final = PROFILE_INTERFACE.encode()
 _IFACE_HEAD: Final = _U32(len(_IFACE)) + _IFACE + b"\0" + _PAD[-(len(_IFACE) + 5) % 4]
 
 
+def write_profile_entry(
+    buf: bytearray,
+    profile_id: int,
+    fragment: bytes,
+    status: ProfileStatus,
+    class_entry: bytes,
+) -> None:
+    """``{o, a{sa{sv}}}`` of one profile, appended at an 8-aligned offset of ``buf``.
+
+    The same bytes are a ``GetManagedObjects`` dict entry and the whole body of an
+    ``InterfacesAdded`` signal.
+    """
+    path = profile_path(profile_id).encode()
+    buf += _U32(len(path))
+    buf += path
+    buf += b"\0"
+    buf += _PAD[-len(buf) % 4]
+    interfaces_at = len(buf)
+    buf += b"\0\0\0\0"
+    buf += _PAD[-len(buf) % 8]
+    interfaces_start = len(buf)
+    buf += _IFACE_HEAD
+    props_at = len(buf)
+    buf += b"\0\0\0\0"
+    buf += _PAD[-len(buf) % 8]
+    props_start = len(buf)
+    buf += fragment
+    buf += _PAD[-len(buf) % 8]
+    buf += _ID_PREFIX
+    buf += _U64(profile_id)
+    buf += class_entry  # TypeClass, starting 8-aligned after the 8-byte Id
+    buf += _PAD[-len(buf) % 8]
+    buf += _IDLE_STATUS if status is IDLE else _status_blob(status)
+    struct.pack_into("<I", buf, props_at, len(buf) - props_start)
+    buf += _PAD[-len(buf) % 8]
+    buf += _STANDARD
+    struct.pack_into("<I", buf, interfaces_at, len(buf) - interfaces_start)
+
+
+def interfaces_added_body(
+    profile_id: int, fragment: bytes, status: ProfileStatus, type_class: str
+) -> bytearray:
+    """The ``oa{sa{sv}}`` body of ``InterfacesAdded`` for a new profile."""
+    buf = bytearray()
+    write_profile_entry(buf, profile_id, fragment, status, class_entry(type_class))
+    return buf
+
+
 def managed_objects_body(
     items: Sequence[tuple[int, str, bytes]],
     status_of: Callable[[int], ProfileStatus],
@@ -114,40 +163,17 @@ def managed_objects_body(
     classes: dict[str, bytes] = {}
     for profile_id, type_name, fragment in items:
         buf += _PAD[-len(buf) % 8]
-        path = profile_path(profile_id).encode()
-        buf += _U32(len(path))
-        buf += path
-        buf += b"\0"
-        buf += _PAD[-len(buf) % 4]
-        interfaces_at = len(buf)
-        buf += b"\0\0\0\0"
-        buf += _PAD[-len(buf) % 8]
-        interfaces_start = len(buf)
-        buf += _IFACE_HEAD
-        props_at = len(buf)
-        buf += b"\0\0\0\0"
-        buf += _PAD[-len(buf) % 8]
-        props_start = len(buf)
-        buf += fragment
-        buf += _PAD[-len(buf) % 8]
-        buf += _ID_PREFIX
-        buf += _U64(profile_id)
-        tail = classes.get(type_name)
-        if tail is None:
-            tail = classes[type_name] = _class_entry(type_class_of(type_name))
-        buf += tail  # TypeClass, starting 8-aligned after the 8-byte Id
-        buf += _PAD[-len(buf) % 8]
-        status = status_of(profile_id)
-        buf += _IDLE_STATUS if status is IDLE else _status_blob(status)
-        struct.pack_into("<I", buf, props_at, len(buf) - props_start)
-        buf += _PAD[-len(buf) % 8]
-        buf += _STANDARD
-        struct.pack_into("<I", buf, interfaces_at, len(buf) - interfaces_start)
+        entry = classes.get(type_name)
+        if entry is None:
+            entry = classes[type_name] = class_entry(type_class_of(type_name))
+        write_profile_entry(buf, profile_id, fragment, status_of(profile_id), entry)
     struct.pack_into("<I", buf, 0, len(buf) - 8)
     return buf
 
 
-def _class_entry(type_class: str) -> bytes:
+@lru_cache(maxsize=64)
+def class_entry(type_class: str) -> bytes:
+    """The ``TypeClass`` entry, starting 8-aligned."""
     w = Writer()
     w.entry("TypeClass", "s", type_class)
     return bytes(w.buf)

@@ -27,6 +27,7 @@ from sipprofile.server.registry.events import (
     ProfileDestroyed,
 )
 from sipprofile.server.registry.service import ProfileRegistry
+from sipprofile.server.store import profiles as store
 
 from . import errors as bus_errors
 from .introspection import (
@@ -37,9 +38,14 @@ from .introspection import (
     registry_node,
     registry_spec,
 )
-from .managed_objects import WIRE_FORMAT, managed_objects_body
+from .managed_objects import (
+    WIRE_FORMAT,
+    encode_settings,
+    interfaces_added_body,
+    managed_objects_body,
+)
 from .values import profile_properties, unwrap, unwrap_dict
-from .wire import PremarshalledReply
+from .wire import Premarshalled
 
 _log = logging.getLogger(__name__)
 
@@ -227,7 +233,7 @@ class BusService:
             self.registry.status,
             self.registry.type_class,
         )
-        return PremarshalledReply(msg, "a{oa{sa{sv}}}", body)
+        return Premarshalled.reply(msg, "a{oa{sa{sv}}}", body)
 
     async def _registry_get(self, msg: Message, _: int) -> Message:
         raise CallError(
@@ -324,20 +330,21 @@ class BusService:
     def _on_domain_event(self, event: DomainEvent) -> None:
         if isinstance(event, ProfileCreated):
             profile = event.profile
-            props = profile_properties(
-                profile,
+            wire = event.wire or encode_settings(store.settings_row(profile.settings))
+            body = interfaces_added_body(
+                profile.id,
+                wire,
                 self.registry.status(profile.id),
                 self.registry.type_class(profile.settings.type),
             )
-            interfaces = {names.PROFILE_INTERFACE: props} | {
-                name: {} for name in STANDARD_INTERFACE_NAMES
-            }
-            self._signal(
-                names.REGISTRY_PATH,
-                names.OBJECT_MANAGER_INTERFACE,
-                "InterfacesAdded",
-                "oa{sa{sv}}",
-                [names.profile_path(profile.id), interfaces],
+            self.bus.send(
+                Premarshalled.signal(
+                    names.REGISTRY_PATH,
+                    names.OBJECT_MANAGER_INTERFACE,
+                    "InterfacesAdded",
+                    "oa{sa{sv}}",
+                    body,
+                )
             )
             self._profile_event(profile.id, names.Event.CREATED)
         elif isinstance(event, ProfileChanged):

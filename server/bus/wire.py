@@ -13,6 +13,7 @@ segment that begins at an 8-aligned offset can be prepared once and copied.
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 from typing import Any, Final
 
 from dbus_fast import Message, MessageType
@@ -124,11 +125,11 @@ class Writer:
     def entry(self, key: str, sig: str, value: Any) -> None:
         """One ``{sv}`` dictionary entry; ``a{sv}`` values are ``{key: (sig, value)}``."""
         self.align(8)
-        self.string(key)
-        self.signature(sig)
+        self.buf += prefix(key, sig)
         self.value(sig, value)
 
 
+@lru_cache(maxsize=4096)
 def prefix(key: str, sig: str) -> bytes:
     """The constant start of a ``{sv}`` entry up to its value's alignment.
 
@@ -141,32 +142,62 @@ def prefix(key: str, sig: str) -> bytes:
     return bytes(w.buf)
 
 
-class PremarshalledReply(Message):
-    """A METHOD_RETURN whose body was marshalled already.
+class Premarshalled(Message):
+    """A message whose body was marshalled already.
 
     dbus-fast calls ``_marshall`` when it writes a message; this override sends the
-    prepared body behind a header written here, so the body is built only once.
+    prepared body behind a header written here, so a body built from stored
+    fragments is never turned into variants and back.
     """
 
-    def __init__(self, call: Message, signature: str, body: bytes | bytearray) -> None:
-        super().__init__(
+    def __init__(self, body: bytes | bytearray, **fields: Any) -> None:
+        super().__init__(**fields)
+        self.raw_body = body
+
+    @classmethod
+    def reply(cls, call: Message, signature: str, body: bytes | bytearray) -> Premarshalled:
+        """The METHOD_RETURN to ``call``."""
+        return cls(
+            body,
             message_type=MessageType.METHOD_RETURN,
             reply_serial=call.serial,
             destination=call.sender,
             signature=signature,
         )
-        self.raw_body = body
+
+    @classmethod
+    def signal(
+        cls, path: str, interface: str, member: str, signature: str, body: bytes | bytearray
+    ) -> Premarshalled:
+        """A broadcast signal."""
+        return cls(
+            body,
+            message_type=MessageType.SIGNAL,
+            path=path,
+            interface=interface,
+            member=member,
+            signature=signature,
+        )
 
     def _marshall(self, negotiate_unix_fd: bool) -> bytearray:
         w = Writer()
-        w.buf += b"l\x02\x00\x01"
+        w.buf += b"l" + bytes((self.message_type.value, self.flags.value, 1))
         w.buf += _U32.pack(len(self.raw_body))
         w.buf += _U32.pack(self.serial)
         mark = w.begin_array(8)
-        fields: list[tuple[int, str, Any]] = [(5, "u", self.reply_serial)]
-        if self.destination:
-            fields.append((6, "s", self.destination))
-        fields.append((8, "g", self.signature))
+        fields: list[tuple[int, str, Any]] = [
+            (code, sig, value)
+            for code, sig, value in (
+                (1, "o", self.path),
+                (2, "s", self.interface),
+                (3, "s", self.member),
+                (4, "s", self.error_name),
+                (5, "u", self.reply_serial),
+                (6, "s", self.destination),
+                (8, "g", self.signature),
+            )
+            if value
+        ]
         for code, sig, value in fields:
             w.align(8)
             w.buf.append(code)

@@ -13,9 +13,14 @@ from .model import Profile
 
 @dataclass(frozen=True, slots=True)
 class ProfileCreated:
-    """A profile was stored."""
+    """A profile was stored.
+
+    ``wire`` is the encoded form the registry stored with it (opaque here; see
+    ``bus.managed_objects``), so the announcement need not encode it again.
+    """
 
     profile: Profile
+    wire: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,24 +134,25 @@ class ProfileRegistry:
         aor_key = _aor_key(settings.aor)
         contact_user = secrets.token_hex(8)
 
-        def job(conn: sqlite3.Connection) -> tuple[Profile, Profile | None]:
+        def job(conn: sqlite3.Connection) -> tuple[Profile, Profile | None, bytes | None]:
             old_default = store.default_id(conn)
             final = settings
             if old_default is None:
                 final = replace(settings, default=True)
             elif settings.default:
                 store.set_default(conn, None)
-            new_id = store.insert(conn, final, aor_key, contact_user, self._wire(final))
+            wire = self._wire(final)
+            new_id = store.insert(conn, final, aor_key, contact_user, wire)
             if changes.passwords:
                 store.set_passwords(conn, new_id, changes.passwords)
             demoted = None
             if final.default and old_default is not None:
                 self._touch(conn, old_default)
                 demoted = store.get(conn, old_default)
-            return Profile(new_id, final, contact_user), demoted
+            return Profile(new_id, final, contact_user), demoted, wire
 
-        profile, demoted = await self.db.write(job)
-        self._emit(ProfileCreated(profile))
+        profile, demoted, wire = await self.db.write(job)
+        self._emit(ProfileCreated(profile, wire))
         if demoted is not None:
             self._emit(ProfileChanged(demoted, ("Default",)))
         return profile

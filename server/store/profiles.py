@@ -92,9 +92,16 @@ def _columns(s: ProfileSettings, aor_key: str) -> dict[str, Any]:
         "auto_registration": int(s.auto_registration),
         "is_default": int(s.default),
         "private_identity": s.private_identity,
-        "contact_params": json.dumps(dict(s.contact_params), sort_keys=True),
-        "headers": json.dumps(list(s.headers)),
-        "extensions": json.dumps({k: list(v) for k, v in s.extensions.items()}, sort_keys=True),
+        # most profiles have none of these: skip the encoder for the empty ones
+        "contact_params": (
+            json.dumps(dict(s.contact_params), sort_keys=True) if s.contact_params else "{}"
+        ),
+        "headers": json.dumps(list(s.headers)) if s.headers else "[]",
+        "extensions": (
+            json.dumps({k: list(v) for k, v in s.extensions.items()}, sort_keys=True)
+            if s.extensions
+            else "{}"
+        ),
     }
 
 
