@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +92,13 @@ async def fill_database(path: Path, count: int) -> None:
     await db.close()
 
 
+async def disconnect(bus: MessageBus) -> None:
+    """Close a connection and collect its end, so nothing is left unretrieved."""
+    bus.disconnect()
+    with suppress(Exception):
+        await bus.wait_for_disconnect()
+
+
 def daemon_command(address: str, database: Path) -> list[str]:
     return [
         sys.executable,
@@ -135,7 +142,7 @@ async def start_daemon(address: str, database: Path) -> tuple[subprocess.Popen[b
     process = subprocess.Popen(daemon_command(address, database))
     await asyncio.wait_for(owned.wait(), 30)
     elapsed = time.perf_counter() - started
-    watcher.disconnect()
+    await disconnect(watcher)
     return process, elapsed
 
 

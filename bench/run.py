@@ -22,6 +22,7 @@ from sipprofile.proto import names
 
 from . import noop_service
 from .harness import (
+    disconnect,
     RawClient,
     fill_database,
     private_bus,
@@ -85,9 +86,12 @@ async def bench_start_and_memory(
         parse.append(time.perf_counter() - started)
         assert reply is not None
         assert len(reply.body[0]) == PROFILES
-    bus.disconnect()
+    await disconnect(bus)
+    await asyncio.sleep(1.5)  # the daemon trims its heap a second after a bulk reply
+    rss_trimmed = rss_kib(process.pid)
     stop_daemon(process)
     return {
+        "rss_kib_10k_1s_after_getmanagedobjects": rss_trimmed,
         "start_s_median": statistics.median(starts),
         "start_s_max": max(starts),
         "rss_kib_empty": rss_empty,
@@ -152,7 +156,7 @@ async def bench_create(bus_address: str, work: Path, rounds: int = 1000) -> dict
         reply = await bus.call(call)
         creates.append(time.perf_counter() - started)
         assert reply is not None and reply.signature == "o", reply
-    bus.disconnect()
+    await disconnect(bus)
     floor.terminate()
     floor.wait()
     stop_daemon(process)
@@ -165,6 +169,27 @@ async def bench_create(bus_address: str, work: Path, rounds: int = 1000) -> dict
         "create_over_noop_method": create_median / statistics.median(noops),
         "create_over_ping": create_median / statistics.median(pings),
     }
+
+
+async def bench_store_hop(work: Path, rounds: int = 3000) -> dict[str, float]:
+    """What one job on aiosqlite's thread costs, empty and as a CreateProfile-sized
+    write: the part of a write call's latency that the store's design decides."""
+    from sipprofile.server.registry.model import ProfileSettings
+    from sipprofile.server.store import profiles as store
+    from sipprofile.server.store.database import Database
+
+    db = await Database.open(work / "hop.db")
+    started = time.perf_counter()
+    for _ in range(rounds):
+        await db.run(lambda conn: None)
+    empty = (time.perf_counter() - started) / rounds
+    settings = ProfileSettings(type="IETF", aor="sip:a@example.com")
+    started = time.perf_counter()
+    for n in range(rounds):
+        await db.write(lambda conn, n=n: store.insert(conn, settings, f"k{n}", f"u{n}"))
+    write = (time.perf_counter() - started) / rounds
+    await db.close()
+    return {"store_empty_job_s": empty, "store_insert_transaction_s": write}
 
 
 TARGETS = [
@@ -181,6 +206,7 @@ async def main() -> None:
         async with private_bus(work) as bus:
             results = await bench_start_and_memory(bus.address, bus.socket_path, work)
             results |= await bench_create(bus.address, work)
+            results |= await bench_store_hop(work)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "registry.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"{'measure':55} {'value':>12} {'target':>10}  verdict")
