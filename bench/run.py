@@ -22,8 +22,8 @@ from sipprofile.proto import names
 
 from . import noop_service
 from .harness import (
-    disconnect,
     RawClient,
+    disconnect,
     fill_database,
     private_bus,
     rss_kib,

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import struct
-from functools import lru_cache
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Final
 
 from sipprofile.proto.names import PROFILE_INTERFACE, profile_path

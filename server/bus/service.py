@@ -10,6 +10,7 @@ domain events become signals after the change is committed (hostnamed's shape).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 from collections.abc import Awaitable, Callable
@@ -65,10 +66,8 @@ def release_free_memory() -> None:
     buffers; without this the daemon's resident size stays at its peak, which on a
     phone or a small gateway is memory taken from everything else.
     """
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class CallError(Exception):
