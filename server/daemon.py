@@ -25,6 +25,7 @@ from .bus.managed_objects import WIRE_FORMAT, encode_settings
 from .bus.service import BusService
 from .errors import StoreError
 from .registry.service import ProfileRegistry
+from .registry.sharing import Sharing
 from .store.database import Database
 from .types import load_types
 
@@ -62,6 +63,7 @@ class Daemon:
         self.bus: MessageBus | None = None
         self.service: BusService | None = None
         self.registry: ProfileRegistry | None = None
+        self.sharing: Sharing | None = None
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -89,8 +91,9 @@ class Daemon:
         except Exception as exc:
             await self.close()
             raise DaemonError(f"cannot connect to the {self.options.bus} bus: {exc}") from None
-        self.service = BusService(self.bus, self.registry)
-        self.service.start()
+        self.sharing = Sharing(self.registry, engine=None)
+        self.service = BusService(self.bus, self.registry, self.sharing)
+        await self.service.start()
         reply = await self.bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
         if reply is not RequestNameReply.PRIMARY_OWNER:
             await self.close()

@@ -124,7 +124,23 @@ async def test_policy_lets_users_read_and_only_root_write() -> None:
             "Aor",
         )
         assert "sip:alice@example.com" in got.stdout
+        enabled = busctl_as_nobody(
+            address,
+            "call",
+            names.BUS_NAME,
+            names.profile_path(1),
+            names.PROFILE_INTERFACE,
+            "Enable",
+        )
+        assert enabled.returncode == 0, enabled.stderr
         for call in (
+            [
+                "call",
+                names.BUS_NAME,
+                names.profile_path(1),
+                names.PROFILE_INTERFACE,
+                "ForceDisable",
+            ],
             [
                 "call",
                 names.BUS_NAME,

@@ -27,8 +27,11 @@ from sipprofile.server.registry.events import (
     ProfileChanged,
     ProfileCreated,
     ProfileDestroyed,
+    ProfileEventRaised,
+    StatusChanged,
 )
 from sipprofile.server.registry.service import ProfileRegistry
+from sipprofile.server.registry.sharing import Sharing
 from sipprofile.server.store import profiles as store
 
 from . import errors as bus_errors
@@ -46,7 +49,7 @@ from .managed_objects import (
     interfaces_added_body,
     managed_objects_body,
 )
-from .values import profile_properties, unwrap, unwrap_dict
+from .values import profile_properties, status_properties, unwrap, unwrap_dict
 from .wire import Premarshalled
 
 _log = logging.getLogger(__name__)
@@ -85,9 +88,10 @@ Handler = Callable[[Message, int], Awaitable[Message]]
 class BusService:
     """Serves ``registry`` on ``bus`` under the names of ``sipprofile.proto.names``."""
 
-    def __init__(self, bus: MessageBus, registry: ProfileRegistry) -> None:
+    def __init__(self, bus: MessageBus, registry: ProfileRegistry, sharing: Sharing) -> None:
         self.bus = bus
         self.registry = registry
+        self.sharing = sharing
         self._tasks: set[asyncio.Task[None]] = set()
         reg = names.REGISTRY_INTERFACE
         prof = names.PROFILE_INTERFACE
@@ -110,6 +114,11 @@ class BusService:
         self._profile_methods: dict[tuple[str, str], Handler] = {
             (prof, "Update"): self._update,
             (prof, "Delete"): self._delete,
+            (prof, "Enable"): self._enable,
+            (prof, "Disable"): self._disable,
+            (prof, "IsEnabled"): self._is_enabled,
+            (prof, "Refresh"): self._refresh,
+            (prof, "ForceDisable"): self._force_disable,
             (props, "Get"): self._profile_get,
             (props, "GetAll"): self._profile_get_all,
             (props, "Set"): self._profile_set,
@@ -129,10 +138,24 @@ class BusService:
 
     # ----------------------------------------------------------------- plumbing
 
-    def start(self) -> None:
-        """Begin answering calls and forwarding domain events as signals."""
+    async def start(self) -> None:
+        """Begin answering calls, forwarding domain events and watching clients leave."""
         self.bus.add_message_handler(self._on_message)
         self.registry.subscribe(self._on_domain_event)
+        # Holds die with their client: hear about every unique name that goes away.
+        await self.bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="AddMatch",
+                signature="s",
+                body=[
+                    "type='signal',sender='org.freedesktop.DBus',"
+                    "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg2=''"
+                ],
+            )
+        )
 
     async def drain(self) -> None:
         """Stop taking calls and let the ones under way finish (graceful shutdown)."""
@@ -141,6 +164,9 @@ class BusService:
             await asyncio.wait(set(self._tasks), timeout=5)
 
     def _on_message(self, msg: Message) -> bool | None:
+        if msg.message_type is MessageType.SIGNAL:
+            self._on_signal(msg)
+            return None
         if msg.message_type is not MessageType.METHOD_CALL or msg.path is None:
             return None
         path = msg.path
@@ -152,6 +178,27 @@ class BusService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
+
+    def _on_signal(self, msg: Message) -> None:
+        if (
+            msg.member == "NameOwnerChanged"
+            and msg.sender == "org.freedesktop.DBus"
+            and msg.signature == "sss"
+            and msg.body[0].startswith(":")
+            and not msg.body[2]
+        ):
+            self._spawn(self.sharing.release_client(msg.body[0]))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                _log.exception("background work failed")
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, msg: Message) -> None:
         try:
@@ -292,6 +339,9 @@ class BusService:
             self.registry.type_class(profile.settings.type),
         )
 
+    def _status_properties(self, profile_id: int) -> dict[str, Variant]:
+        return status_properties(self.registry.status(profile_id))
+
     @staticmethod
     def _check_interface(name: str) -> None:
         if name not in ("", names.PROFILE_INTERFACE):
@@ -303,6 +353,26 @@ class BusService:
 
     async def _delete(self, msg: Message, profile_id: int) -> Message:
         await self.registry.delete(profile_id)
+        return Message.new_method_return(msg)
+
+    async def _enable(self, msg: Message, profile_id: int) -> Message:
+        await self.sharing.enable(profile_id, msg.sender or "")
+        return Message.new_method_return(msg)
+
+    async def _disable(self, msg: Message, profile_id: int) -> Message:
+        await self.sharing.disable(profile_id, msg.sender or "")
+        return Message.new_method_return(msg)
+
+    async def _is_enabled(self, msg: Message, profile_id: int) -> Message:
+        enabled = self.sharing.is_enabled(profile_id, msg.sender or "")
+        return Message.new_method_return(msg, "b", [enabled])
+
+    async def _refresh(self, msg: Message, profile_id: int) -> Message:
+        await self.sharing.refresh(profile_id, msg.sender or "")
+        return Message.new_method_return(msg)
+
+    async def _force_disable(self, msg: Message, profile_id: int) -> Message:
+        await self.sharing.force_disable(profile_id)
         return Message.new_method_return(msg)
 
     async def _profile_get(self, msg: Message, profile_id: int) -> Message:
@@ -383,6 +453,18 @@ class BusService:
                     [names.PROFILE_INTERFACE, changed, []],
                 )
             self._profile_event(profile.id, names.Event.UPDATED)
+        elif isinstance(event, StatusChanged):
+            props = self._status_properties(event.profile_id)
+            changed = {name: props[name] for name in event.properties}
+            self._signal(
+                names.profile_path(event.profile_id),
+                names.PROPERTIES_INTERFACE,
+                "PropertiesChanged",
+                "sa{sv}as",
+                [names.PROFILE_INTERFACE, changed, []],
+            )
+        elif isinstance(event, ProfileEventRaised):
+            self._profile_event(event.profile_id, event.event)
         elif isinstance(event, ProfileDestroyed):
             self._signal(
                 names.REGISTRY_PATH,

@@ -62,6 +62,13 @@ def profile_properties(
         "Extensions": Variant("a{sv}", extensions),
         "Id": Variant("t", profile.id),
         "TypeClass": Variant("s", type_class),
+        **status_properties(status),
+    }
+
+
+def status_properties(status: ProfileStatus) -> dict[str, Variant]:
+    """The live status properties, State to LastError."""
+    return {
         "State": Variant("s", status.state),
         "Holders": Variant("u", status.holders),
         "RegisteredAors": Variant("as", list(status.registered_aors)),

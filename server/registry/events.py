@@ -42,4 +42,25 @@ class ProfileDestroyed:
     profile_id: int
 
 
-DomainEvent = ProfileCreated | ProfileChanged | ProfileDestroyed
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    """Live status of a profile changed; ``properties`` are the status properties."""
+
+    profile_id: int
+    properties: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileEventRaised:
+    """A ``ProfileEvent`` that no stored change stands behind.
+
+    ``forcibly-disabled``, and the registration engine's events.
+    """
+
+    profile_id: int
+    event: str
+
+
+DomainEvent = (
+    ProfileCreated | ProfileChanged | ProfileDestroyed | StatusChanged | ProfileEventRaised
+)

@@ -103,6 +103,18 @@ class ProfileStatus:
 
 IDLE: Final = ProfileStatus()
 
+#: ProfileStatus field name -> bus property name.
+STATUS_PROPERTY: Final[dict[str, str]] = {
+    "state": "State",
+    "holders": "Holders",
+    "registered_aors": "RegisteredAors",
+    "registered_contact": "RegisteredContact",
+    "service_route": "ServiceRoute",
+    "negotiated_security": "NegotiatedSecurity",
+    "expires": "Expires",
+    "last_error": "LastError",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ValidChanges:

@@ -23,8 +23,15 @@ from sipprofile.server.store import profiles as store
 from sipprofile.server.store.database import Database
 from sipprofile.server.types import ProfileType, TypeTable
 
-from .events import DomainEvent, ProfileChanged, ProfileCreated, ProfileDestroyed
-from .model import FIELDS, IDLE, Profile, ProfileSettings, ProfileStatus, Typed
+from .events import (
+    DomainEvent,
+    ProfileChanged,
+    ProfileCreated,
+    ProfileDestroyed,
+    ProfileEventRaised,
+    StatusChanged,
+)
+from .model import FIELDS, IDLE, STATUS_PROPERTY, Profile, ProfileSettings, ProfileStatus, Typed
 from .validation import parse_uri_cached, validate_changes
 
 _log = logging.getLogger(__name__)
@@ -72,6 +79,25 @@ class ProfileRegistry:
         """Live status; every idle profile shares one value."""
         return self._status.get(profile_id, IDLE)
 
+    def set_status(self, profile_id: int, **changes: Any) -> None:
+        """Change live status fields and announce exactly the properties that changed."""
+        current = self.status(profile_id)
+        updated = replace(current, **changes)
+        changed = tuple(
+            STATUS_PROPERTY[f] for f in changes if getattr(updated, f) != getattr(current, f)
+        )
+        if not changed:
+            return
+        if updated == IDLE:
+            self._status.pop(profile_id, None)
+        else:
+            self._status[profile_id] = updated
+        self._emit(StatusChanged(profile_id, changed))
+
+    def raise_event(self, profile_id: int, event: str) -> None:
+        """Announce a ``ProfileEvent`` that no stored change stands behind."""
+        self._emit(ProfileEventRaised(profile_id, event))
+
     def type_class(self, type_name: str) -> str:
         """Class of a type; "other" for a plug-in type no longer installed."""
         found = self.types.get(type_name)
@@ -93,6 +119,10 @@ class ProfileRegistry:
     async def get(self, profile_id: int) -> Profile:
         """The stored profile, or ``NotFound``."""
         return await self.db.run(partial(_get, profile_id=profile_id))
+
+    async def find(self, profile_id: int) -> Profile | None:
+        """The stored profile, or None."""
+        return await self.db.run(partial(store.get, profile_id=profile_id))
 
     async def exists(self, profile_id: int) -> bool:
         """Whether the profile exists (for routing calls to it)."""

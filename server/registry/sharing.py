@@ -1,0 +1,96 @@
+"""Enable, disable, refresh and force-disable: one registration shared by every holder.
+
+The first holder's enable starts the registration, later holders share it, and the
+last release stops it unless the profile is always-on (Symbian's profile-user
+lists). Holders are kept in memory only: a daemon restart is a new bus session in
+which every client is new.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sipprofile.proto.names import Event
+from sipprofile.server.errors import NotEnabled
+
+from .holds import HoldTable
+from .model import Profile
+from .service import ProfileRegistry
+
+
+class RegistrationEngine(Protocol):
+    """What sharing asks of the registration engine (the SIP side)."""
+
+    def start(self, profile: Profile) -> None:
+        """Register the profile if it is not registered or registering (idempotent)."""
+
+    def stop(self, profile_id: int) -> None:
+        """Deregister the profile and forget its registration (idempotent)."""
+
+    def refresh(self, profile_id: int) -> None:
+        """Register again now."""
+
+
+class Sharing:
+    """The holds of every profile, and the engine calls they imply."""
+
+    def __init__(self, registry: ProfileRegistry, engine: RegistrationEngine | None) -> None:
+        self.registry = registry
+        self.engine = engine
+        self.holds = HoldTable()
+
+    def _wanted(self, profile: Profile) -> bool:
+        return profile.settings.auto_registration or self.holds.count(profile.id) > 0
+
+    def _apply(self, profile: Profile) -> None:
+        """Start or stop the registration so it matches holds and always-on."""
+        self.registry.set_status(profile.id, holders=self.holds.count(profile.id))
+        if self.engine is None:
+            return
+        if self._wanted(profile):
+            self.engine.start(profile)
+        else:
+            self.engine.stop(profile.id)
+
+    async def enable(self, profile_id: int, client: str) -> None:
+        """``client`` holds the profile; the first hold starts the registration."""
+        profile = await self.registry.get(profile_id)
+        if self.holds.departed(client):
+            return  # the client left while its call was under way
+        self.holds.add(profile_id, client)
+        self._apply(profile)
+
+    async def disable(self, profile_id: int, client: str) -> None:
+        """``client`` lets go; the last release stops a when-needed registration."""
+        profile = await self.registry.get(profile_id)
+        self.holds.remove(profile_id, client)
+        self._apply(profile)
+
+    def is_enabled(self, profile_id: int, client: str) -> bool:
+        """Whether ``client`` holds the profile."""
+        return self.holds.holds(profile_id, client)
+
+    async def refresh(self, profile_id: int, client: str) -> None:
+        """Re-register a profile the caller holds (e.g. after the network returned)."""
+        profile = await self.registry.get(profile_id)
+        if not self.holds.holds(profile_id, client) and not profile.settings.auto_registration:
+            raise NotEnabled(f"profile {profile_id} is not enabled by this client; enable it first")
+        if self.engine is not None:
+            self.engine.refresh(profile_id)
+
+    async def force_disable(self, profile_id: int) -> None:
+        """Drop every holder and tear the registration down, always-on or not."""
+        await self.registry.get(profile_id)
+        self.holds.drop_profile(profile_id)
+        self.registry.set_status(profile_id, holders=0)
+        if self.engine is not None:
+            self.engine.stop(profile_id)
+        self.registry.raise_event(profile_id, Event.FORCIBLY_DISABLED)
+
+    async def release_client(self, client: str) -> None:
+        """The client left the bus: release everything it held."""
+        for profile_id, _remaining in self.holds.drop_client(client):
+            profile = await self.registry.find(profile_id)
+            if profile is None:
+                continue
+            self._apply(profile)
