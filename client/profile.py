@@ -337,3 +337,29 @@ class Profile:
     async def reload(self) -> None:
         """Re-read every property from the daemon (``NotFound`` if deleted)."""
         await self._registry._reload(self._entry)
+
+    # -- sharing (holds belong to this connection) ------------------------------
+
+    async def enable(self) -> None:
+        """Hold the profile enabled; the first holder's enable starts its registration.
+
+        The hold belongs to this Registry's bus connection: closing it (or the
+        process exiting) releases it. ``AlreadyEnabled`` if held already.
+        """
+        await self._registry._call_member(self._entry, "Enable")
+
+    async def disable(self) -> None:
+        """Release the hold (``NotEnabled`` if this connection holds nothing)."""
+        await self._registry._call_member(self._entry, "Disable")
+
+    async def is_enabled(self) -> bool:
+        """Whether this connection holds the profile enabled."""
+        return bool(await self._registry._call_member(self._entry, "IsEnabled"))
+
+    async def refresh(self) -> None:
+        """Ask for a new REGISTER now (the profile must be held or always-on)."""
+        await self._registry._call_member(self._entry, "Refresh")
+
+    async def force_disable(self) -> None:
+        """Drop every holder and deregister (privileged on the system bus)."""
+        await self._registry._call_member(self._entry, "ForceDisable")

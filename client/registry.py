@@ -374,6 +374,11 @@ class Registry:
         # before its reply: one GetAll, applied in order like everything else.
         await self._reload(entry)
 
+    async def _call_member(self, entry: CacheEntry, member: str) -> object:
+        """A Profile method without arguments; its single result or None."""
+        body = await self._profile_call(entry.path, PROFILE_INTERFACE, member)
+        return body[0] if body else None
+
     async def _delete(self, entry: CacheEntry) -> None:
         await self._profile_call(entry.path, PROFILE_INTERFACE, "Delete")
         self._forget(entry.path)

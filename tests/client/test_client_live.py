@@ -304,3 +304,36 @@ async def test_connect_to_bus_without_daemon(dbus_address: str) -> None:
     with pytest.raises(DaemonUnavailable) as info:
         await Registry.connect(address=dbus_address)
     assert "sipprofiled" in info.value.message
+
+
+async def test_profile_sharing_through_the_library(daemon) -> None:
+    from sipprofile.client import AlreadyEnabled, InUse, NotEnabled, Registry
+
+    async with (
+        await Registry.connect(address=daemon.address) as first,
+        await Registry.connect(address=daemon.address) as second,
+    ):
+        profile = await first.create({"Aor": "sip:alice@example.com"})
+        await profile.enable()
+        assert await profile.is_enabled() is True
+        with pytest.raises(AlreadyEnabled):
+            await profile.enable()
+        other = await second.get(profile.id)
+        assert await other.is_enabled() is False
+        await other.enable()
+        with pytest.raises(InUse):
+            await profile.delete()
+        await profile.disable()
+        with pytest.raises(NotEnabled):
+            await profile.disable()
+        await profile.reload()
+        assert profile.holders == 1
+    # second closed: its hold is gone with its connection
+    async with await Registry.connect(address=daemon.address) as third:
+        again = await third.get(1)
+        for _ in range(100):
+            await again.reload()
+            if again.holders == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert again.holders == 0
