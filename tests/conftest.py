@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from kamailio.fixtures import kamailio, kamailio_factory, kamailio_tls  # noqa: F401
 
 from sipprofile.proto.names import BUS_NAME
 from sipprofile.server.daemon import Daemon, Options
