@@ -9,13 +9,14 @@ database with a checkpoint and exit 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbus_fast import BusType, NameFlag, RequestNameReply
+from dbus_fast import BusType, DBusError, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
 
 from sipprofile.proto.busfix import harden
@@ -30,6 +31,9 @@ from .store.database import Database
 from .types import load_types
 
 _log = logging.getLogger("sipprofiled")
+
+#: How long to wait for the bus to accept us before giving up with a message.
+CONNECT_TIMEOUT = 10.0
 
 
 class DaemonError(Exception):
@@ -65,9 +69,25 @@ class Daemon:
         self.registry: ProfileRegistry | None = None
         self.sharing: Sharing | None = None
         self._stopping = asyncio.Event()
+        self._owns_name = False
 
     async def start(self) -> None:
-        """Open everything and take the bus name; raises DaemonError on failure."""
+        """Open everything and take the bus name; raises DaemonError on failure.
+
+        Whatever fails, what was opened is closed again and the reason is one
+        sentence: the caller prints it and exits 1 rather than showing a traceback.
+        """
+        try:
+            await self._start()
+        except DaemonError:
+            await self.close()
+            raise
+        except Exception as exc:
+            await self.close()
+            _log.debug("start-up failed", exc_info=True)
+            raise DaemonError(f"cannot start: {exc or type(exc).__name__}") from None
+
+    async def _start(self) -> None:
         # The database and its WAL files hold passwords: nothing we create is for others.
         os.umask(0o077)
         try:
@@ -86,25 +106,35 @@ class Daemon:
             else:
                 kind = BusType.SYSTEM if self.options.bus == "system" else BusType.SESSION
                 bus = MessageBus(bus_type=kind)
-            self.bus = await bus.connect()
+            self.bus = await asyncio.wait_for(bus.connect(), CONNECT_TIMEOUT)
             harden(self.bus)
         except Exception as exc:
-            await self.close()
-            raise DaemonError(f"cannot connect to the {self.options.bus} bus: {exc}") from None
+            reason = str(exc) or type(exc).__name__
+            raise DaemonError(f"cannot connect to the {self.options.bus} bus: {reason}") from None
         self.sharing = Sharing(self.registry, engine=None)
         self.service = BusService(self.bus, self.registry, self.sharing)
         await self.service.start()
-        reply = await self.bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
+        try:
+            reply = await self.bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
+        except DBusError as exc:
+            raise DaemonError(
+                f"the bus does not let this user own {BUS_NAME} ({exc.text}); "
+                "check the bus policy (systemd/org.sipprofile.SipProfile1.conf)"
+            ) from None
         if reply is not RequestNameReply.PRIMARY_OWNER:
-            await self.close()
             raise DaemonError(
                 f"another sipprofiled already owns {BUS_NAME} on this bus; not starting a second"
             )
+        self._owns_name = True
         _log.info("serving %s with database %s", BUS_NAME, self.database_path)
 
     def request_stop(self) -> None:
         """Ask ``run_until_stopped`` to return (signal handlers call this)."""
         self._stopping.set()
+
+    async def wait_stop_requested(self) -> None:
+        """Return once a stop was requested."""
+        await self._stopping.wait()
 
     async def run_until_stopped(self) -> None:
         """Serve until asked to stop or the bus goes away."""
@@ -122,7 +152,15 @@ class Daemon:
         disconnected.cancel()
 
     async def close(self) -> None:
-        """Release the name, finish calls under way, close bus and database."""
+        """Release the name, finish calls under way, close bus and database.
+
+        The name goes first, so new callers get "no such service" (or activation)
+        instead of half-answered calls; calls already taken are finished.
+        """
+        if self.bus is not None and self._owns_name:
+            self._owns_name = False
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.bus.release_name(BUS_NAME), 2.0)
         if self.service is not None:
             await self.service.drain()
             self.service = None
@@ -141,7 +179,17 @@ async def run(options: Options) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, daemon.request_stop)
     try:
-        await daemon.start()
+        starting = asyncio.ensure_future(daemon.start())
+        stopping = asyncio.ensure_future(daemon.wait_stop_requested())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():  # SIGTERM while starting: stop starting
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, DaemonError):
+                await starting
+            await daemon.close()
+            return 0
+        stopping.cancel()
+        starting.result()
         await daemon.run_until_stopped()
     except DaemonError as exc:
         _log.error("%s", exc)

@@ -190,3 +190,71 @@ async def test_errors_are_not_tracebacks(daemon_process: DaemonProcess) -> None:
             await raw.create(Aor="sip:bad uri@example.com")
         assert info.value.name == names.Error.INVALID_ARGUMENT
         assert "Traceback" not in info.value.text
+
+
+async def test_denied_name_is_a_clear_error(tmp_path: Path) -> None:
+    socket_path = tmp_path / "deny.sock"
+    config = tmp_path / "deny.conf"
+    config.write_text(
+        '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"'
+        ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">'
+        f"<busconfig><type>session</type><listen>unix:path={socket_path}</listen>"
+        "<auth>EXTERNAL</auth><policy context='default'>"
+        "<allow send_destination='*' eavesdrop='true'/><allow eavesdrop='true'/>"
+        f"<allow own='*'/><deny own='{names.BUS_NAME}'/></policy></busconfig>"
+    )
+    bus = subprocess.Popen(
+        ["dbus-daemon", "--config-file", str(config), "--nofork", "--print-address"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert bus.stdout is not None
+        address = bus.stdout.readline().decode().strip()
+        status, output = await run_daemon(*daemon_command(address, tmp_path / "p.db"))
+        assert status == 1
+        assert "does not let this user own" in output
+        assert "Traceback" not in output
+    finally:
+        bus.terminate()
+        bus.wait(timeout=5)
+
+
+async def test_sigterm_while_the_bus_does_not_answer(tmp_path: Path) -> None:
+    """A bus that accepts the connection but never speaks must not make the daemon
+    deaf to SIGTERM."""
+    path = tmp_path / "silent.sock"
+    server = await asyncio.start_unix_server(lambda r, w: None, path=str(path))
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *daemon_command(f"unix:path={path}", tmp_path / "p.db"),
+            stderr=asyncio.subprocess.PIPE,
+        )
+        await asyncio.sleep(1.0)
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 5) == 0
+    finally:
+        server.close()
+
+
+async def test_calls_during_shutdown_never_see_unknown_method(
+    daemon_process: DaemonProcess,
+) -> None:
+    failures: list[str] = []
+
+    async def creator(raw, worker: int) -> None:
+        n = 0
+        while True:
+            n += 1
+            try:
+                await raw.create(Aor=f"sip:w{worker}n{n}@example.com")
+            except CallFailed as exc:
+                failures.append(exc.name)
+                return
+
+    async with raw_bus_address(daemon_process) as raw:
+        workers = [asyncio.ensure_future(creator(raw, w)) for w in range(6)]
+        await asyncio.sleep(0.5)
+        assert await daemon_process.stop() == 0
+        await asyncio.wait(workers, timeout=5)
+    assert failures
+    assert "org.freedesktop.DBus.Error.UnknownMethod" not in failures, failures

@@ -26,6 +26,7 @@ UNKNOWN_OBJECT: Final = "org.freedesktop.DBus.Error.UnknownObject"
 UNKNOWN_INTERFACE: Final = "org.freedesktop.DBus.Error.UnknownInterface"
 UNKNOWN_PROPERTY: Final = "org.freedesktop.DBus.Error.UnknownProperty"
 INVALID_ARGS: Final = "org.freedesktop.DBus.Error.InvalidArgs"
+LIMITS_EXCEEDED: Final = "org.freedesktop.DBus.Error.LimitsExceeded"
 
 
 def error_reply(call: Message, exc: errors.DomainError) -> Message:

@@ -44,7 +44,6 @@ from .introspection import (
     registry_spec,
 )
 from .managed_objects import (
-    WIRE_FORMAT,
     encode_settings,
     interfaces_added_body,
     managed_objects_body,
@@ -57,6 +56,9 @@ _log = logging.getLogger(__name__)
 #: Paths above the registry: answered with child nodes so introspection can walk down.
 _ANCESTORS: Final = {"/": "org", "/org": "sipprofile", "/org/sipprofile": "SipProfile1"}
 
+
+#: dbus-daemon's default largest message on the system bus is 32 MiB; stay below it.
+MAX_REPLY: Final = 30 * 1024 * 1024
 
 #: Bulk replies this large leave megabytes of freed heap behind; give it back.
 _TRIM_AFTER: Final = 1000
@@ -288,10 +290,6 @@ class BusService:
 
     async def _managed_objects(self, msg: Message, _: int) -> Message:
         items = await self.registry.wire_items()
-        if any(fragment is None for _, _, fragment in items):
-            # rows written by a daemon that did not keep fragments: encode them now
-            await self.registry.prepare_wire(str(WIRE_FORMAT))
-            items = await self.registry.wire_items()
         body = managed_objects_body(
             [(i, t, f or b"") for i, t, f in items],
             self.registry.status,
@@ -299,6 +297,13 @@ class BusService:
         )
         if len(items) >= _TRIM_AFTER:
             asyncio.get_running_loop().call_later(1.0, release_free_memory)
+        if len(body) > MAX_REPLY:
+            # dbus-daemon would drop our whole connection for a message over its limit
+            raise CallError(
+                bus_errors.LIMITS_EXCEEDED,
+                f"{len(items)} profiles make a {len(body) >> 20} MiB reply, more than the "
+                f"bus carries; list them with ListProfiles and read each with GetAll",
+            )
         return Premarshalled.reply(msg, "a{oa{sa{sv}}}", body)
 
     async def _registry_get(self, msg: Message, _: int) -> Message:
@@ -352,7 +357,7 @@ class BusService:
         return Message.new_method_return(msg)
 
     async def _delete(self, msg: Message, profile_id: int) -> Message:
-        await self.registry.delete(profile_id)
+        await self.sharing.delete(profile_id)
         return Message.new_method_return(msg)
 
     async def _enable(self, msg: Message, profile_id: int) -> Message:

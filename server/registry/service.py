@@ -16,7 +16,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from sipprofile.server.errors import InUse, InvalidArgument, NotFound
+from sipprofile.server.errors import InvalidArgument, NotFound
 from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.uri import aor_lookup_key, parse_uri, uri_equivalent
 from sipprofile.server.store import profiles as store
@@ -32,7 +32,7 @@ from .events import (
     StatusChanged,
 )
 from .model import FIELDS, IDLE, STATUS_PROPERTY, Profile, ProfileSettings, ProfileStatus, Typed
-from .validation import parse_uri_cached, validate_changes
+from .validation import parse_uri_cached, redact, validate_changes
 
 _log = logging.getLogger(__name__)
 
@@ -194,7 +194,9 @@ class ProfileRegistry:
             current = _get(conn, profile_id)
             changes = validate_changes(raw, current=current.settings)
             settings = replace(current.settings, **changes.settings)
-            self._check_type_rules(self._type(settings.type), settings)
+            kind = self.types.get(settings.type)
+            if kind is not None:  # a plug-in that was removed: its rules are gone with it
+                self._check_type_rules(kind, settings)
             changed = tuple(
                 name
                 for name, f in FIELDS.items()
@@ -219,16 +221,14 @@ class ProfileRegistry:
         return changed
 
     async def delete(self, profile_id: int) -> None:
-        """Delete a profile nobody holds; the default passes to the lowest id."""
+        """Delete a profile; the default passes to the lowest id.
+
+        Whether anyone holds it is checked by the caller (``Sharing.delete``) on the
+        event-loop thread, where holds change; never from the database thread.
+        """
 
         def job(conn: sqlite3.Connection) -> Profile | None:
             current = _get(conn, profile_id)
-            holders = self.status(profile_id).holders
-            if holders:
-                raise InUse(
-                    f"profile {profile_id} is enabled by {holders} client(s); "
-                    "it can be deleted once they disable it"
-                )
             store.delete(conn, profile_id)
             if not current.settings.default:
                 return None
@@ -261,7 +261,7 @@ class ProfileRegistry:
         try:
             wanted = parse_uri(aor)
         except SipParseError as exc:
-            raise InvalidArgument(f"{aor!r} is not a valid SIP URI: {exc}") from None
+            raise InvalidArgument(f"{redact(aor)!r} is not a valid SIP URI: {exc}") from None
         candidates = await self.db.run(
             partial(store.aor_candidates, aor_key=aor_lookup_key(wanted))
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from sipprofile.proto.names import Event
-from sipprofile.server.errors import NotEnabled
+from sipprofile.server.errors import InUse, NotEnabled, NotFound
 
 from .holds import HoldTable
 from .model import Profile
@@ -38,6 +38,8 @@ class Sharing:
         self.registry = registry
         self.engine = engine
         self.holds = HoldTable()
+        #: Profiles whose Delete is under way: no new holds on them.
+        self._deleting: set[int] = set()
 
     def _wanted(self, profile: Profile) -> bool:
         return profile.settings.auto_registration or self.holds.count(profile.id) > 0
@@ -53,12 +55,39 @@ class Sharing:
             self.engine.stop(profile.id)
 
     async def enable(self, profile_id: int, client: str) -> None:
-        """``client`` holds the profile; the first hold starts the registration."""
-        profile = await self.registry.get(profile_id)
+        """``client`` holds the profile; the first hold starts the registration.
+
+        The hold is taken before the first await, so a Delete running at the same time
+        either sees it (``InUse``) or has already marked the profile as going.
+        """
+        if profile_id in self._deleting:
+            raise NotFound(f"profile {profile_id} is being deleted")
         if self.holds.departed(client):
-            return  # the client left while its call was under way
+            await self.registry.get(profile_id)
+            return  # the client left while its call was on its way
         self.holds.add(profile_id, client)
+        try:
+            profile = await self.registry.get(profile_id)
+        except NotFound:
+            self.holds.remove(profile_id, client)
+            raise
         self._apply(profile)
+
+    async def delete(self, profile_id: int) -> None:
+        """Delete a profile nobody holds (``InUse`` otherwise)."""
+        holders = self.holds.count(profile_id)
+        if holders:
+            raise InUse(
+                f"profile {profile_id} is enabled by {holders} client(s); "
+                "it can be deleted once they disable it"
+            )
+        self._deleting.add(profile_id)
+        try:
+            if self.engine is not None:
+                self.engine.stop(profile_id)
+            await self.registry.delete(profile_id)
+        finally:
+            self._deleting.discard(profile_id)
 
     async def disable(self, profile_id: int, client: str) -> None:
         """``client`` lets go; the last release stops a when-needed registration."""

@@ -9,6 +9,7 @@ starts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import lru_cache
@@ -51,8 +52,13 @@ RESERVED_HEADERS: Final = frozenset(
         "security-client", "security-verify",
     }
 )  # fmt: skip
-#: Contact parameters the daemon manages itself.
-RESERVED_CONTACT_PARAMS: Final = frozenset({"expires"})
+#: Contact parameters the daemon manages itself (expiry, RFC 5626 flows, SigComp).
+RESERVED_CONTACT_PARAMS: Final = frozenset({"expires", "reg-id", "comp"})
+MAX_PARAM_NAME: Final = 64
+MAX_PARAM_VALUE: Final = 256
+#: All the text of a profile's Extensions together: the profile is sent whole in
+#: every GetManagedObjects reply, which must stay far below the bus's message limit.
+MAX_EXTENSIONS_TOTAL: Final = 16384
 
 _TYPE_WORDS: Final = {
     "s": "a string",
@@ -92,9 +98,17 @@ def _expect(where: str, expected: str, got: Typed) -> Any:
 def _text(where: str, value: str, limit: int = MAX_TEXT) -> str:
     if len(value) > limit:
         raise InvalidArgument(f"{where} is too long ({len(value)} characters; at most {limit})")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in value):
         raise InvalidArgument(f"{where} must not contain control characters or line breaks")
     return value
+
+
+_URI_PASSWORD: Final = re.compile(r"^(sips?:[^:@;?]*):[^@;?]*@", re.IGNORECASE)
+
+
+def redact(uri: str) -> str:
+    """A URI as it may be shown: a password someone typed into it is masked."""
+    return _URI_PASSWORD.sub(r"\1:***@", uri)
 
 
 def _uri(where: str, value: str) -> SipUri:
@@ -102,7 +116,7 @@ def _uri(where: str, value: str) -> SipUri:
     try:
         return parse_uri_cached(value)
     except SipParseError as exc:
-        raise InvalidArgument(f"{where} {value!r} is not a valid SIP URI: {exc}") from None
+        raise InvalidArgument(f"{where} {redact(value)!r} is not a valid SIP URI: {exc}") from None
 
 
 def check_aor(value: str) -> str:
@@ -118,6 +132,8 @@ def check_aor(value: str) -> str:
         raise InvalidArgument("Aor must not carry a password; set Registrar.Password instead")
     if uri.headers:
         raise InvalidArgument(f"Aor {value!r} must not have URI headers ('?...')")
+    if uri.secure and uri.transport == "udp":
+        raise InvalidArgument(f"Aor {value!r}: a sips: URI cannot use transport=udp")
     return value
 
 
@@ -126,12 +142,17 @@ def check_server_uri(where: str, value: str) -> str:
     if not value:
         return value
     uri = _uri(where, value)
+    shown = redact(value)
     if uri.user is not None:
         raise InvalidArgument(
-            f"{where} {value!r} must not have a user part; write it as sip:host[:port]"
+            f"{where} {shown!r} must not have a user part; write it as sip:host[:port]"
         )
     if uri.headers:
-        raise InvalidArgument(f"{where} {value!r} must not have URI headers ('?...')")
+        raise InvalidArgument(f"{where} {shown!r} must not have URI headers ('?...')")
+    if uri.port == 0:
+        raise InvalidArgument(f"{where} {shown!r}: port 0 is not a port to send to")
+    if uri.has_param("transport") and not uri.transport:
+        raise InvalidArgument(f"{where} {shown!r}: ;transport needs a value (udp, tcp or tls)")
     transport = uri.transport
     if transport is not None and transport not in SUPPORTED_TRANSPORTS:
         raise InvalidArgument(
@@ -161,6 +182,11 @@ def _check_contact_params(value: Mapping[str, str]) -> dict[str, str]:
     if len(value) > MAX_ITEMS:
         raise InvalidArgument(f"ContactParams has {len(value)} entries; at most {MAX_ITEMS}")
     for name, param in value.items():
+        if len(name) > MAX_PARAM_NAME or len(param) > MAX_PARAM_VALUE:
+            raise InvalidArgument(
+                f"ContactParams: {name[:40]!r} is too long (names up to {MAX_PARAM_NAME}, "
+                f"values up to {MAX_PARAM_VALUE} characters)"
+            )
         if not is_token(name):
             raise InvalidArgument(f"ContactParams: {name!r} is not a valid parameter name")
         if name.lower() in RESERVED_CONTACT_PARAMS:
@@ -212,6 +238,14 @@ def _check_extensions(value: Mapping[str, Typed]) -> dict[str, Typed]:
             raise InvalidArgument(f"Extensions: {key} has more than {MAX_EXTENSIONS} strings")
         for text in texts:
             _text(f"Extensions: {key}", text, MAX_EXTENSION_TEXT)
+    total = sum(
+        len(key) + (len(item) if sig == "s" else sum(map(len, item)) if sig == "as" else 8)
+        for key, (sig, item) in value.items()
+    )
+    if total > MAX_EXTENSIONS_TOTAL:
+        raise InvalidArgument(
+            f"Extensions hold {total} characters in all; at most {MAX_EXTENSIONS_TOTAL}"
+        )
     return dict(value)
 
 

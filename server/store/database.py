@@ -35,12 +35,10 @@ DIR_MODE = 0o700
 
 
 def _secure_file(path: Path) -> None:
-    """Create the file 0600 if missing, and force 0600 on it and its WAL companions.
+    """Force 0600 on the database and its WAL companions.
 
     The database holds passwords; a permissive umask must not expose them.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-    os.close(fd)
     for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with suppress(FileNotFoundError):
             os.chmod(candidate, FILE_MODE)
@@ -61,13 +59,20 @@ class Database:
         ``migrate_to`` exists for tests that need an old schema on disk.
         """
         await asyncio.to_thread(_prepare_file, path)
-        conn = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {path}: {exc}") from None
         try:
             db = cls(conn, path)
             await db._check_and_migrate(migrate_to)
+        except sqlite3.Error as exc:
+            await conn.close()
+            raise StoreError(f"{path} cannot be used: {exc}") from None
         except BaseException:
             await conn.close()
             raise
+        # only now, with the file known to be ours, tighten its mode and its companions'
         await asyncio.to_thread(_secure_file, path)
         return db
 
@@ -79,6 +84,11 @@ class Database:
                 f"{self.path} cannot be read ({exc}); it is left untouched. "
                 "Restore it from a backup or move it aside."
             ) from None
+        if version == 0 and await self.scalar("SELECT count(*) FROM sqlite_master"):
+            raise StoreError(
+                f"{self.path} already holds tables of another program; it is left "
+                "untouched. Point --database at another file."
+            )
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} was written by a newer sipprofiled (schema {version}; this "
@@ -145,8 +155,12 @@ class Database:
 
     async def flush(self) -> None:
         """Sync the WAL to disk (a passive checkpoint syncs it first)."""
-        with suppress(sqlite3.Error, ValueError):
-            await self.scalar("PRAGMA wal_checkpoint(PASSIVE)")  # drained: see _first()
+        try:
+            await self.scalar("PRAGMA wal_checkpoint(PASSIVE)")
+        except ValueError:
+            pass  # closed meanwhile: close() checkpoints itself
+        except sqlite3.Error as exc:
+            _log.warning("could not sync %s to disk: %s", self.path, exc)
 
     async def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
         """The first column of the first row, or None."""
@@ -202,12 +216,17 @@ def split_statements(script: str) -> list[str]:
 
 
 def _prepare_file(path: Path) -> None:
-    """Make the 0700 directory, refuse foreign files, create the file 0600."""
+    """Make the 0700 directory, refuse foreign files, create a new file 0600.
+
+    An existing file is not touched here (its mode is fixed once it is known to be
+    ours), so a refused file is left exactly as it was.
+    """
     if not path.parent.exists():
         path.parent.mkdir(mode=DIR_MODE, parents=True)
     if path.exists() and path.stat().st_size > 0:
         _check_header(path)
-    _secure_file(path)
+    else:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
 
 
 def _check_header(path: Path) -> None:

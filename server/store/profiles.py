@@ -130,11 +130,6 @@ def exists(conn: sqlite3.Connection, profile_id: int) -> bool:
     return _first(conn, "SELECT 1 FROM profiles WHERE id = ?", (profile_id,)) is not None
 
 
-def all_rows(conn: sqlite3.Connection) -> list[Row]:
-    """Every profile as raw rows, in id order (for bulk replies)."""
-    return conn.execute(SELECT + " ORDER BY p.id").fetchall()
-
-
 def ids(conn: sqlite3.Connection, where: str = "", params: tuple[Any, ...] = ()) -> list[int]:
     """Ids of profiles matching a fixed WHERE clause, in id order."""
     sql = "SELECT id FROM profiles" + (f" WHERE {where}" if where else "") + " ORDER BY id"

@@ -51,7 +51,8 @@ def test_schema_module_matches_profile_xml() -> None:
     assert list(props) == list(schema.PROPERTIES)
     for name, (sig, access) in props.items():
         assert sig == schema.PROPERTIES[name], name
-        assert access == ("readwrite" if name in schema.SETTINGS else "read"), name
+        writable = name in schema.SETTINGS and name not in schema.CREATE_ONLY
+        assert access == ("readwrite" if writable else "read"), name
 
 
 async def test_introspection_equals_contract(raw: Raw) -> None:

@@ -524,3 +524,38 @@ async def test_call_without_interface_is_routed_by_member(raw: Raw) -> None:
         [{"Aor": Variant("s", "sip:a@example.com")}],
     )
     assert path == profile_path(1)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"Aor": "sip:a@example.com", "Registrar": {"Uri": "sip:bob:hunter2@example.com"}},
+        {"Aor": "sip:a@example.com", "OutboundProxy": {"Uri": "sip:bob:hunter2@ex ample.com"}},
+        {"Aor": "sip:a:hunter2@exa mple.com"},
+    ],
+)
+async def test_a_password_typed_into_a_uri_is_not_echoed(raw: Raw, settings: dict) -> None:
+    with pytest.raises(CallFailed) as info:
+        await raw.create(**settings)
+    assert info.value.name == Error.INVALID_ARGUMENT
+    assert "hunter2" not in info.value.text
+    with pytest.raises(CallFailed) as info:
+        await raw.registry("ListProfilesByAor", "s", "sip:a:hunter2@exa mple.com")
+    assert "hunter2" not in info.value.text
+
+
+async def test_managed_objects_refuses_a_reply_the_bus_would_drop(daemon, raw: Raw) -> None:
+    """Past the bus's message limit dbus-daemon would disconnect the daemon; it answers
+    with LimitsExceeded instead and keeps serving."""
+    big = {
+        "Aor": ("s", "sip:big@example.com"),
+        "Headers": ("as", [f"X-Pad-{n}: " + "p" * 990 for n in range(32)]),
+        "Extensions": ("a{sv}", {f"k{n}": ("s", "e" * 4000) for n in range(4)}),
+    }
+    for _ in range(700):
+        await daemon.daemon.registry.create(big)
+    with pytest.raises(CallFailed) as info:
+        await raw.call(names.REGISTRY_PATH, names.OBJECT_MANAGER_INTERFACE, "GetManagedObjects")
+    assert info.value.name == "org.freedesktop.DBus.Error.LimitsExceeded"
+    assert "ListProfiles" in info.value.text
+    assert len(await raw.registry("ListProfiles")) == 700

@@ -89,3 +89,19 @@ async def test_refresh_needs_a_hold_and_missing_profiles_are_not_found(daemon) -
             with pytest.raises(CallFailed) as info:
                 await raw.profile(names.profile_path(99), member)
             assert info.value.name == Error.NOT_FOUND, member
+
+
+async def test_enable_racing_delete_never_both_win(daemon) -> None:
+    """Either the hold is taken first (Delete is InUse) or the delete is (NotFound)."""
+    async with raw_bus(daemon.address) as raw:
+        for n in range(30):
+            path = await raw.create(Aor=f"sip:race{n}@example.com")
+            results = await asyncio.gather(
+                raw.profile(path, "Enable"), raw.profile(path, "Delete"), return_exceptions=True
+            )
+            outcomes = ["ok" if r is None else r.name.rsplit(".", 1)[-1] for r in results]
+            assert outcomes in (["ok", "InUse"], ["NotFound", "ok"]), outcomes
+            if outcomes[0] == "ok":
+                await raw.profile(path, "Disable")
+                await raw.profile(path, "Delete")
+        assert daemon.daemon.sharing.holds.count(1) == 0

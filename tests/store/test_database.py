@@ -246,3 +246,22 @@ async def test_concurrent_reads_writes_and_flushes_never_collide(tmp_path: Path)
     await asyncio.gather(*(writer(k) for k in range(4)), reader(), reader())
     assert await db.scalar("SELECT count(*) FROM profiles") == written > 100
     await db.close()
+
+
+async def test_another_programs_database_without_application_id_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "contacts.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE contacts (name TEXT)")
+    conn.commit()
+    conn.close()
+    os.chmod(path, 0o644)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="tables of another program"):
+        await Database.open(path)
+    assert path.read_bytes() == before
+    assert mode(path) == 0o644  # not even its mode was changed
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    conn.close()
