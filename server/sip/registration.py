@@ -1,0 +1,453 @@
+"""The REGISTER client of one profile (RFC 3261 §10), sans I/O.
+
+``Registration`` is fed the time, responses and transport failures, and answers with
+events: bytes to send, state changes, registered / deregistered / failed reports,
+and the next instant it wants to be woken. The asyncio session around it owns the
+sockets and the single timer; tests drive it with a fake clock and hand-made
+responses.
+
+What it gets right, because peers get it wrong (reference/peers.md): one Call-ID and
+an increasing CSeq for the life of the binding; the granted expiry read from *our*
+Contact in the 200 (the registrar lists every binding of the AOR) and a refresh at
+90 % of it; 423 answered with Min-Expires; digest answered once per challenge, never
+looping; 3xx followed by q-value; temporary failures retried with an exponential,
+jittered backoff honouring Retry-After; permanent ones reported, not hammered; and a
+deregistration that removes only our own Contact.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Final
+
+from .digest import Challenge, Credentials, DigestError, DigestSession, parse_challenge
+from .errors import SipParseError
+from .headers import NameAddr, parse_name_addr
+from .message import Headers, Request, Response
+from .registration_events import (
+    Deregistered,
+    Event,
+    Failed,
+    Registered,
+    Retrying,
+    SendRequest,
+    StateChanged,
+)
+from .transaction import ClientTransaction, ResponseReceived, Send, TimedOut, TransportFailed
+from .uri import parse_uri, uri_equivalent
+
+#: Refresh when this share of the granted time has passed (linphone and baresip do too).
+REFRESH_AT: Final = 0.9
+#: Backoff after the n-th consecutive temporary failure: BASE * 2**n, capped.
+BACKOFF_BASE: Final = 30.0
+BACKOFF_CAP: Final = 1800.0
+
+#: Short error names; the bus prefixes them with org.sipprofile.SipProfile1.Error.
+AUTHENTICATION_FAILED: Final = "AuthenticationFailed"
+FORBIDDEN: Final = "Forbidden"
+TIMEOUT: Final = "Timeout"
+TRANSPORT_FAILED: Final = "TransportFailed"
+REJECTED: Final = "Rejected"
+
+#: Responses after which trying again later can help (RFC 3261 §21 and peers' practice).
+_TEMPORARY: Final = frozenset({408, 480, 500, 503, 504})
+
+
+class State(enum.Enum):
+    """The registration's own states (the session adds waiting-for-network)."""
+
+    UNREGISTERED = "unregistered"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    DEREGISTERING = "deregistering"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationConfig:
+    """Everything one REGISTER needs; the session builds it from profile and transport."""
+
+    aor: str
+    registrar: str
+    contact: str
+    call_id: str
+    from_tag: str
+    via_transport: str
+    via_sent_by: str
+    reliable: bool
+    expires: int = 3600
+    contact_params: tuple[tuple[str, str | None], ...] = ()
+    route: tuple[str, ...] = ()
+    extra_headers: tuple[str, ...] = ()
+    user_agent: str = "sipprofiled"
+    credentials: Credentials | None = None
+    proxy_credentials: Credentials | None = None
+    first_cseq: int = 1
+
+
+@dataclass(slots=True)
+class _Pending:
+    """The request in flight and why it was sent."""
+
+    tx: ClientTransaction
+    branch: str
+    cseq: int
+    expires: int
+    deregister: bool
+    request_uri: str
+
+
+@dataclass(slots=True)
+class _Backoff:
+    failures: int = 0
+    retry_at: float | None = None
+
+
+class Registration:
+    """One binding at one registrar."""
+
+    def __init__(
+        self,
+        config: RegistrationConfig,
+        *,
+        branch_factory: Callable[[], str],
+        random: Callable[[], float],
+        cnonce_factory: Callable[[], str] | None = None,
+    ) -> None:
+        self.config = config
+        self.state = State.UNREGISTERED
+        self._branch = branch_factory
+        self._random = random
+        self._cseq = config.first_cseq - 1
+        self._expires = config.expires
+        self._request_uri = config.registrar
+        self._alternatives: list[str] = []
+        self._pending: _Pending | None = None
+        self._refresh_at: float | None = None
+        self._backoff = _Backoff()
+        self._want_registered = False
+        kwargs = {"cnonce_factory": cnonce_factory} if cnonce_factory else {}
+        self._auth = DigestSession(config.credentials, **kwargs) if config.credentials else None
+        self._proxy_auth = (
+            DigestSession(config.proxy_credentials, **kwargs) if config.proxy_credentials else None
+        )
+        self.granted: int = 0
+
+    # ------------------------------------------------------------------ inputs
+
+    def register(self, now: float) -> list[Event]:
+        """Register (or refresh at once) and stay registered until ``deregister``."""
+        self._want_registered = True
+        self._backoff.retry_at = None
+        if self._pending is not None and not self._pending.deregister:
+            return []  # already on its way
+        return self._send(now, deregister=False)
+
+    def deregister(self, now: float) -> list[Event]:
+        """Remove our binding (Expires: 0 for our Contact only)."""
+        self._want_registered = False
+        self._refresh_at = None
+        self._backoff = _Backoff()
+        if self.state in (State.UNREGISTERED, State.FAILED) and self._pending is None:
+            return []
+        if self.state is State.RETRYING and self._pending is None:
+            return self._deregistered(None, now)
+        return self._send(now, deregister=True)
+
+    def update(self, config: RegistrationConfig, now: float) -> list[Event]:
+        """New Contact parameters or headers: a registered binding is updated in place."""
+        same_dialog = replace(config, call_id=self.config.call_id, from_tag=self.config.from_tag)
+        self.config = same_dialog
+        if self.state is State.REGISTERED and self._pending is None:
+            return self._send(now, deregister=False)
+        return []
+
+    def receive(self, response: Response, now: float) -> list[Event]:
+        """A response arrived on the transport; strays and retransmissions are ignored."""
+        pending = self._pending
+        if pending is None or not self._matches(response, pending):
+            return []
+        events: list[Event] = []
+        for event in pending.tx.receive(response, now):
+            if isinstance(event, ResponseReceived) and event.final:
+                events += self._on_final(response, now)
+        return events
+
+    def transport_failed(self, reason: str, now: float) -> list[Event]:
+        """The transport could not send, or the connection carrying us closed."""
+        pending = self._pending
+        if pending is not None:
+            pending.tx.transport_error(reason)
+            self._pending = None
+            if pending.deregister:
+                return self._deregistered(f"transport failure: {reason}", now)
+            return self._temporary(now, TRANSPORT_FAILED, f"transport failure: {reason}", None)
+        if self.state is State.REGISTERED:
+            # the flow our binding lives on is gone: register again on a new one
+            return self._send(now, deregister=False)
+        return []
+
+    def timer(self, now: float) -> list[Event]:
+        """Handle whatever is due at ``now``."""
+        events: list[Event] = []
+        pending = self._pending
+        if pending is not None:
+            for event in pending.tx.timer(now):
+                if isinstance(event, Send):
+                    events.append(SendRequest(event.data, pending.branch, self._next_hop()))
+                elif isinstance(event, TimedOut):
+                    self._pending = None
+                    if pending.deregister:
+                        return events + self._deregistered("no answer from the registrar", now)
+                    message = f"no answer from {pending.request_uri} in 32 s"
+                    events += self._temporary(now, TIMEOUT, message, None)
+                elif isinstance(event, TransportFailed):
+                    return events + self.transport_failed(event.reason, now)
+            if self._pending is not None and self._pending.tx.terminated:
+                self._pending = None
+        if self._refresh_at is not None and now >= self._refresh_at and self._pending is None:
+            self._refresh_at = None
+            events += self._send(now, deregister=False)
+        retry_at = self._backoff.retry_at
+        if retry_at is not None and now >= retry_at and self._pending is None:
+            self._backoff.retry_at = None
+            events += self._send(now, deregister=False)
+        return events
+
+    def next_deadline(self) -> float | None:
+        """When ``timer`` must next be called, or None."""
+        candidates = [self._refresh_at, self._backoff.retry_at]
+        if self._pending is not None:
+            candidates.append(self._pending.tx.next_deadline())
+        armed = [c for c in candidates if c is not None]
+        return min(armed) if armed else None
+
+    # ------------------------------------------------------------------ sending
+
+    def _next_hop(self) -> str:
+        return self.config.route[0] if self.config.route else self._request_uri
+
+    def _send(self, now: float, *, deregister: bool) -> list[Event]:
+        self._cseq += 1
+        expires = 0 if deregister else self._expires
+        branch = self._branch()
+        request = self._build(branch, expires)
+        tx = ClientTransaction(request.to_bytes(), reliable=self.config.reliable)
+        self._pending = _Pending(tx, branch, self._cseq, expires, deregister, self._request_uri)
+        state = State.DEREGISTERING if deregister else State.REGISTERING
+        events = [] if self.state is State.REGISTERED and not deregister else self._become(state)
+        for event in tx.start(now):
+            if isinstance(event, Send):
+                events.append(SendRequest(event.data, branch, self._next_hop()))
+        return events
+
+    def _build(self, branch: str, expires: int) -> Request:
+        c = self.config
+        headers = Headers()
+        headers.add("Via", f"SIP/2.0/{c.via_transport} {c.via_sent_by};branch={branch};rport")
+        headers.add("Max-Forwards", "70")
+        for route in c.route:
+            headers.add("Route", f"<{route}>")
+        headers.add("From", f"<{c.aor}>;tag={c.from_tag}")
+        headers.add("To", f"<{c.aor}>")
+        headers.add("Call-ID", c.call_id)
+        headers.add("CSeq", f"{self._cseq} REGISTER")
+        contact = NameAddr(None, c.contact, c.contact_params)
+        if expires == 0:
+            contact = contact.with_param("expires", "0")
+        headers.add("Contact", str(contact))
+        headers.add("Expires", str(expires))
+        headers.add("User-Agent", c.user_agent)
+        for line in c.extra_headers:
+            name, _, value = line.partition(":")
+            headers.add(name.strip(), value.strip())
+        for session in (self._auth, self._proxy_auth):
+            if session is not None:
+                for name, value in session.authorize(method="REGISTER", uri=self._request_uri):
+                    headers.add(name, value)
+        return Request("REGISTER", self._request_uri, headers)
+
+    # ------------------------------------------------------------------ responses
+
+    def _matches(self, response: Response, pending: _Pending) -> bool:
+        try:
+            vias = response.via
+            cseq, method = response.cseq
+            call_id = response.call_id
+        except (SipParseError, ValueError, IndexError):
+            return False
+        return (
+            bool(vias)
+            and vias[0].branch == pending.branch
+            and cseq == pending.cseq
+            and method == "REGISTER"
+            and call_id == self.config.call_id
+        )
+
+    def _on_final(self, response: Response, now: float) -> list[Event]:
+        pending = self._pending
+        assert pending is not None
+        self._pending = None
+        status = response.status
+        if 200 <= status < 300:
+            if pending.deregister:
+                return self._deregistered(None, now)
+            return self._registered(response, now)
+        if status in (401, 407):
+            return self._challenged(response, now, pending)
+        if status == 423 and not pending.deregister:
+            return self._interval_too_brief(response, now)
+        if 300 <= status < 400 and not pending.deregister:
+            return self._redirected(response, now)
+        reason = f"{status} {response.reason}".strip()
+        if pending.deregister:
+            return self._deregistered(f"the registrar answered {reason}", now)
+        if status in _TEMPORARY or 500 <= status < 600:
+            return self._temporary(now, TIMEOUT if status == 408 else REJECTED, reason,
+                                   _retry_after(response))  # fmt: skip
+        if status == 403:
+            return self._failed(FORBIDDEN, f"the registrar refused the registration: {reason}")
+        return self._failed(REJECTED, f"the registrar rejected the registration: {reason}")
+
+    def _registered(self, response: Response, now: float) -> list[Event]:
+        granted = self._granted_expiry(response)
+        if granted is None:
+            return self._failed(
+                REJECTED, "the registrar answered 200 OK but did not list our Contact"
+            )
+        if granted <= 0:
+            return self._failed(REJECTED, "the registrar granted an expiry of 0 seconds")
+        self.granted = granted
+        self._backoff = _Backoff()
+        self._refresh_at = now + granted * REFRESH_AT
+        events = [] if self.state is State.REGISTERED else self._become(State.REGISTERED)
+        aors = tuple(_uris(response.headers.get_all("P-Associated-URI"))) or (self.config.aor,)
+        routes = tuple(_uris(response.headers.get_all("Service-Route")))
+        events.append(Registered(granted, self.config.contact, aors, routes))
+        return events
+
+    def _granted_expiry(self, response: Response) -> int | None:
+        """Our binding's expiry: its Contact's ``expires``, else the Expires header."""
+        mine = parse_uri(self.config.contact)
+        contacts: list[NameAddr] = []
+        for value in response.headers.get_all("Contact"):
+            try:
+                contacts.append(parse_name_addr(value))
+            except (SipParseError, ValueError):
+                continue
+        header = response.headers.get("Expires")
+        fallback = int(header) if header and header.strip().isdigit() else self._expires
+        if not contacts:
+            return fallback  # a registrar that lists nothing: trust what it said, or asked
+        for contact in contacts:
+            try:
+                theirs = parse_uri(contact.uri)
+            except SipParseError:
+                continue
+            # our Contact user part is random and ours alone: a registrar that rewrote
+            # the host (NAT, received) still names our binding by it
+            if uri_equivalent(theirs, mine) or (mine.user is not None and theirs.user == mine.user):
+                expiry = contact.param("expires")
+                if expiry is not None and expiry.isdigit():
+                    return int(expiry)
+                return fallback
+        return None
+
+    def _challenged(self, response: Response, now: float, pending: _Pending) -> list[Event]:
+        proxy = response.status == 407
+        session = self._proxy_auth if proxy else self._auth
+        if session is None and proxy:
+            session = self._auth  # the registrar's credentials, offered to the proxy
+        if session is None:
+            return self._failed(
+                AUTHENTICATION_FAILED,
+                "the registrar asks for credentials but the profile has none",
+            )
+        name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        challenges: list[Challenge] = []
+        for value in response.headers.get_all(name):
+            try:
+                challenges.append(parse_challenge(value, proxy=proxy))
+            except DigestError:
+                continue
+        if session.on_challenge(challenges) == "failed":
+            who = "proxy" if proxy else "registrar"
+            return self._failed(
+                AUTHENTICATION_FAILED,
+                f"the {who} did not accept the credentials (wrong user name, realm or password)",
+            )
+        return self._send(now, deregister=pending.deregister)
+
+    def _interval_too_brief(self, response: Response, now: float) -> list[Event]:
+        value = (response.headers.get("Min-Expires") or "").strip()
+        if not value.isdigit() or int(value) <= self._expires:
+            return self._failed(REJECTED, f"423 Interval Too Brief with Min-Expires {value!r}")
+        self._expires = int(value)
+        return self._send(now, deregister=False)
+
+    def _redirected(self, response: Response, now: float) -> list[Event]:
+        ranked: list[tuple[float, int, str]] = []
+        for index, value in enumerate(response.headers.get_all("Contact")):
+            try:
+                contact = parse_name_addr(value)
+                q = float(contact.param("q") or "1")
+            except (SipParseError, ValueError):
+                continue
+            ranked.append((-q, index, contact.uri))
+        self._alternatives = [uri for _, _, uri in sorted(ranked)] + self._alternatives
+        if not self._alternatives:
+            return self._failed(REJECTED, f"{response.status} redirect without a Contact")
+        self._request_uri = self._alternatives.pop(0)
+        return self._send(now, deregister=False)
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _become(self, state: State) -> list[Event]:
+        if state is self.state:
+            return []
+        self.state = state
+        return [StateChanged(state.value)]
+
+    def _temporary(
+        self, now: float, error: str, message: str, retry_after: float | None
+    ) -> list[Event]:
+        backoff = self._backoff
+        delay = min(BACKOFF_BASE * 2**backoff.failures, BACKOFF_CAP)
+        delay *= 0.5 + 0.5 * self._random()
+        if retry_after is not None:
+            delay = retry_after
+        backoff.failures += 1
+        backoff.retry_at = now + delay
+        self._refresh_at = None
+        return [*self._become(State.RETRYING), Retrying(error, message, backoff.retry_at)]
+
+    def _failed(self, error: str, message: str) -> list[Event]:
+        self._refresh_at = None
+        self._backoff = _Backoff()
+        self._want_registered = False
+        return [*self._become(State.FAILED), Failed(error, message)]
+
+    def _deregistered(self, problem: str | None, now: float) -> list[Event]:
+        self.granted = 0
+        events = [*self._become(State.UNREGISTERED), Deregistered(problem)]
+        if self._want_registered:  # register() arrived while we were deregistering
+            events += self.register(now)
+        return events
+
+
+def _retry_after(response: Response) -> float | None:
+    value = (response.headers.get("Retry-After") or "").split(";")[0].split("(")[0].strip()
+    return float(value) if value.isdigit() else None
+
+
+def _uris(values: list[str]) -> list[str]:
+    found = []
+    for value in values:
+        try:
+            found.append(parse_name_addr(value).uri)
+        except (SipParseError, ValueError):
+            continue
+    return found

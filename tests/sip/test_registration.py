@@ -1,0 +1,276 @@
+"""The REGISTER state machine driven by a fake clock and hand-made responses."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from sipprofile.server.sip.digest import Credentials
+from sipprofile.server.sip.message import Headers, Request, Response
+from sipprofile.server.sip.parser import parse_message
+from sipprofile.server.sip.registration import (
+    Registration,
+    RegistrationConfig,
+    State,
+)
+from sipprofile.server.sip.registration_events import (
+    Deregistered,
+    Failed,
+    Registered,
+    Retrying,
+    SendRequest,
+    StateChanged,
+)
+
+CONTACT = "sip:3f2a9c1e7d5b4a60@192.0.2.10:5062"
+
+
+def config(**changes) -> RegistrationConfig:
+    base = {
+        "aor": "sip:alice@example.com",
+        "registrar": "sip:example.com",
+        "contact": CONTACT,
+        "call_id": "callid-1",
+        "from_tag": "tag-1",
+        "via_transport": "UDP",
+        "via_sent_by": "192.0.2.10:5062",
+        "reliable": False,
+        "credentials": Credentials("alice", "alice-secret"),
+    }
+    base.update(changes)
+    return RegistrationConfig(**base)
+
+
+def machine(rng: float = 1.0, **changes) -> Registration:
+    branches = (f"z9hG4bK-{n}" for n in itertools.count(1))
+    return Registration(
+        config(**changes),
+        branch_factory=lambda: next(branches),
+        random=lambda: rng,
+        cnonce_factory=lambda: "cnonce",
+    )
+
+
+def sent(events) -> list[Request]:
+    out = []
+    for event in events:
+        if isinstance(event, SendRequest):
+            message = parse_message(event.data)
+            assert isinstance(message, Request)
+            out.append(message)
+    return out
+
+
+def answer(request: Request, status: int, reason: str = "", *extra: tuple[str, str]) -> Response:
+    headers = Headers()
+    for value in request.headers.get_all("Via"):
+        headers.add("Via", value)
+    headers.add("From", request.headers.get("From") or "")
+    headers.add("To", (request.headers.get("To") or "") + ";tag=srv")
+    headers.add("Call-ID", request.call_id)
+    headers.add("CSeq", request.headers.get("CSeq") or "")
+    for name, value in extra:
+        headers.add(name, value)
+    return Response(status, reason or {200: "OK"}.get(status, "X"), headers)
+
+
+CHALLENGE = (
+    "WWW-Authenticate",
+    'Digest realm="example.com", nonce="n1", qop="auth", algorithm=MD5',
+)
+
+
+def registered(reg: Registration, now: float = 0.0, expires: int = 1800) -> Request:
+    """Drive a fresh registration through 401 and 200; returns the authorized request."""
+    [first] = sent(reg.register(now))
+    [second] = sent(reg.receive(answer(first, 401, "Unauthorized", CHALLENGE), now))
+    reg.receive(answer(second, 200, "OK", ("Contact", f"<{CONTACT}>;expires={expires}")), now)
+    return second
+
+
+def test_first_register_then_digest_then_registered_with_our_expiry() -> None:
+    reg = machine()
+    events = reg.register(10.0)
+    assert events[0] == StateChanged("registering")
+    [first] = sent(events)
+    assert first.method == "REGISTER"
+    assert first.uri == "sip:example.com"
+    assert first.call_id == "callid-1"
+    assert first.cseq == (1, "REGISTER")
+    assert first.headers.get("Expires") == "3600"
+    assert first.headers.get("Authorization") is None
+    events = reg.receive(answer(first, 401, "Unauthorized", CHALLENGE), 10.1)
+    [second] = sent(events)
+    assert second.cseq == (2, "REGISTER")
+    assert second.call_id == first.call_id
+    auth = second.headers.get("Authorization") or ""
+    assert 'username="alice"' in auth and "nc=00000001" in auth
+    ok = answer(
+        second, 200, "OK",
+        ("Contact", "<sip:other@198.51.100.1>;expires=3000"),  # another device's binding
+        ("Contact", f"<{CONTACT}>;expires=1800"),
+        ("Service-Route", "<sip:orig@edge.example.com;lr>"),
+    )  # fmt: skip
+    events = reg.receive(ok, 10.2)
+    assert StateChanged("registered") in events
+    [done] = [e for e in events if isinstance(e, Registered)]
+    assert done.expires == 1800
+    assert done.aors == ("sip:alice@example.com",)
+    assert done.service_route == ("sip:orig@edge.example.com;lr",)
+    assert reg.state is State.REGISTERED
+    # UDP Timer K is pending first; the refresh is at 90 % of what was granted
+    deadlines = []
+    while (deadline := reg.next_deadline()) is not None and deadline < 10.2 + 1620:
+        deadlines.append(deadline)
+        assert reg.timer(deadline) == []
+    assert reg.next_deadline() == pytest.approx(10.2 + 1800 * 0.9)
+
+
+def test_refresh_keeps_call_id_and_increases_cseq_with_preemptive_auth() -> None:
+    reg = machine()
+    registered(reg, expires=600)
+    refresh_at = 540.0
+    events = reg.timer(5.0)  # Timer K
+    assert sent(events) == []
+    events = reg.timer(refresh_at)
+    [refresh] = sent(events)
+    assert StateChanged("registering") not in events  # a refresh is not a state change
+    assert refresh.call_id == "callid-1"
+    assert refresh.cseq == (3, "REGISTER")
+    assert "nc=00000002" in (refresh.headers.get("Authorization") or "")
+
+
+def test_wrong_password_fails_after_two_registers() -> None:
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    [second] = sent(reg.receive(answer(first, 401, "Unauthorized", CHALLENGE), 0.1))
+    again = ("WWW-Authenticate", 'Digest realm="example.com", nonce="n2", qop="auth"')
+    events = reg.receive(answer(second, 401, "Unauthorized", again), 0.2)
+    assert sent(events) == []
+    [failure] = [e for e in events if isinstance(e, Failed)]
+    assert failure.error == "AuthenticationFailed"
+    assert reg.state is State.FAILED
+    assert reg.next_deadline() is None or reg.timer(reg.next_deadline() or 0) == []
+
+
+def test_no_credentials_is_authentication_failed() -> None:
+    reg = machine(credentials=None)
+    [first] = sent(reg.register(0.0))
+    events = reg.receive(answer(first, 401, "Unauthorized", CHALLENGE), 0.1)
+    assert [e.error for e in events if isinstance(e, Failed)] == ["AuthenticationFailed"]
+
+
+def test_423_uses_min_expires() -> None:
+    reg = machine(expires=30)
+    [first] = sent(reg.register(0.0))
+    [second] = sent(
+        reg.receive(answer(first, 423, "Interval Too Brief", ("Min-Expires", "60")), 0.1)
+    )
+    assert second.headers.get("Expires") == "60"
+    assert second.cseq == (2, "REGISTER")
+    events = reg.receive(answer(second, 423, "Interval Too Brief", ("Min-Expires", "60")), 0.2)
+    assert [e.error for e in events if isinstance(e, Failed)] == ["Rejected"]
+
+
+def test_503_retry_after_is_honoured() -> None:
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    events = reg.receive(answer(first, 503, "Service Unavailable", ("Retry-After", "120")), 1.0)
+    [retry] = [e for e in events if isinstance(e, Retrying)]
+    assert retry.retry_at == pytest.approx(121.0)
+    assert reg.state is State.RETRYING
+    assert sent(reg.timer(120.0)) == []  # Timer K of the old transaction only
+    events = reg.timer(121.0)
+    assert StateChanged("registering") in events
+    assert len(sent(events)) == 1
+
+
+@pytest.mark.parametrize(("rng", "factor"), [(1.0, 1.0), (0.0, 0.5)])
+def test_backoff_doubles_from_30s_to_a_cap_of_1800s_with_jitter(rng: float, factor: float) -> None:
+    reg = machine(rng=rng, reliable=True)
+    now = 0.0
+    delays = []
+    for _ in range(8):
+        events = reg.register(now) if reg.state is not State.RETRYING else reg.timer(now)
+        [request] = sent(events)
+        events = reg.receive(answer(request, 500, "Server Internal Error"), now)
+        [retry] = [e for e in events if isinstance(e, Retrying)]
+        delays.append(retry.retry_at - now)
+        now = retry.retry_at
+    expected = [min(30 * 2**n, 1800) * factor for n in range(8)]
+    assert delays == pytest.approx(expected)
+
+
+def test_udp_timeout_is_retrying_with_timeout_error() -> None:
+    reg = machine()
+    sent(reg.register(0.0))
+    events = []
+    while (deadline := reg.next_deadline()) is not None and deadline <= 32.0:
+        events += reg.timer(deadline)
+    assert len(sent(events)) >= 5  # Timer E retransmissions
+    [retry] = [e for e in events if isinstance(e, Retrying)]
+    assert retry.error == "Timeout"
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(403, "Forbidden"), (404, "Rejected"), (488, "Rejected"), (603, "Rejected")],
+)
+def test_permanent_failures(status: int, error: str) -> None:
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    events = reg.receive(answer(first, status), 0.1)
+    assert [e.error for e in events if isinstance(e, Failed)] == [error]
+    assert reg.state is State.FAILED
+
+
+def test_redirect_follows_highest_q_first() -> None:
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    moved = answer(first, 302, "Moved",
+                   ("Contact", "<sip:low.example.com>;q=0.2"),
+                   ("Contact", "<sip:high.example.com>;q=0.9"))  # fmt: skip
+    [second] = sent(reg.receive(moved, 0.1))
+    assert second.uri == "sip:high.example.com"
+    [third] = sent(reg.receive(answer(second, 302, "Moved"), 0.2))
+    assert third.uri == "sip:low.example.com"
+
+
+def test_deregister_sends_expires_zero_for_our_contact_only() -> None:
+    reg = machine()
+    registered(reg)
+    events = reg.deregister(100.0)
+    assert StateChanged("deregistering") in events
+    [bye] = sent(events)
+    assert bye.headers.get("Expires") == "0"
+    assert bye.headers.get_all("Contact") == [f"<{CONTACT}>;expires=0"]
+    assert bye.cseq == (3, "REGISTER")
+    events = reg.receive(answer(bye, 200), 100.1)
+    assert Deregistered(None) in events
+    assert reg.state is State.UNREGISTERED
+    assert reg.next_deadline() is None or sent(reg.timer(reg.next_deadline() or 0)) == []
+
+
+def test_stray_response_with_old_cseq_is_ignored() -> None:
+    reg = machine(reliable=True)
+    first = registered(reg)
+    assert reg.receive(answer(first, 200, "OK", ("Contact", f"<{CONTACT}>;expires=5")), 1.0) == []
+    assert reg.granted == 1800
+
+
+def test_200_without_our_contact_is_rejected() -> None:
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    events = reg.receive(
+        answer(first, 200, "OK", ("Contact", "<sip:someone@else>;expires=60")), 0.1
+    )
+    assert [e.error for e in events if isinstance(e, Failed)] == ["Rejected"]
+
+
+def test_lost_flow_while_registered_registers_again() -> None:
+    reg = machine(reliable=True)
+    registered(reg)
+    events = reg.transport_failed("connection closed", 50.0)
+    [again] = sent(events)
+    assert again.cseq == (3, "REGISTER")
