@@ -97,6 +97,7 @@ class Daemon:
         except OSError as exc:
             raise DaemonError(f"cannot open {self.database_path}: {exc.strerror}") from None
         self.registry = ProfileRegistry(self.db, load_types(), encode_settings)
+        await self.registry.prepare_aor_keys()
         encoded = await self.registry.prepare_wire(str(WIRE_FORMAT))
         if encoded:
             _log.info("encoded the bus form of %d profiles", encoded)

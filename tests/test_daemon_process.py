@@ -258,3 +258,43 @@ async def test_calls_during_shutdown_never_see_unknown_method(
         await asyncio.wait(workers, timeout=5)
     assert failures
     assert "org.freedesktop.DBus.Error.UnknownMethod" not in failures, failures
+
+
+async def test_a_migrated_database_is_served_whole(dbus_address: str, tmp_path: Path) -> None:
+    """A schema-1 file (no wire fragments, no AOR key format) is upgraded at start and
+    GetManagedObjects then equals GetAll for every profile."""
+    from sipprofile.server.store.database import Database
+
+    path = tmp_path / "old.db"
+    db = await Database.open(path, migrate_to=1)
+    for n in range(3):
+        await db.rows(
+            "INSERT INTO profiles (type, aor, aor_key, provider_name) VALUES (?, ?, ?, ?)",
+            ("IETF", f"sip:u{n}@x.org", "stale-key", f"P{n}"),
+        )
+    await db.rows(
+        "INSERT INTO secrets (profile_id, server, password) VALUES (1, 'registrar', 'pw')"
+    )
+    await db.close()
+    process = await asyncio.create_subprocess_exec(*daemon_command(dbus_address, path))
+    try:
+        await wait_for_name(dbus_address)
+        async with raw_bus(dbus_address) as raw:
+            (managed,) = await raw.call(
+                names.REGISTRY_PATH, names.OBJECT_MANAGER_INTERFACE, "GetManagedObjects"
+            )
+            assert len(managed) == 3
+            for path_, interfaces in managed.items():
+                (direct,) = await raw.call(
+                    path_, names.PROPERTIES_INTERFACE, "GetAll", "s", [names.PROFILE_INTERFACE]
+                )
+                assert interfaces[names.PROFILE_INTERFACE] == direct
+            first = interfaces = managed[names.profile_path(1)][names.PROFILE_INTERFACE]
+            assert first["Registrar"].value["HasPassword"].value is True
+            # the stale AOR keys were recomputed: lookup by equivalence works
+            assert await raw.registry("ListProfilesByAor", "s", "sip:u2@X.ORG") == [
+                names.profile_path(3)
+            ]
+    finally:
+        process.terminate()
+        assert await process.wait() == 0

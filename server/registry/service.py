@@ -38,6 +38,9 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_TYPE = "IETF"
 
+#: Bump when ``sip.uri.aor_lookup_key`` changes: stored keys are recomputed at start.
+AOR_KEY_FORMAT = 1
+
 Listener = Callable[[DomainEvent], None]
 
 
@@ -131,6 +134,12 @@ class ProfileRegistry:
     async def wire_items(self) -> list[tuple[int, str, bytes | None]]:
         """(id, type, stored wire fragment) of every profile, for bulk replies."""
         return await self.db.run(store.wire_items)
+
+    async def prepare_aor_keys(self) -> int:
+        """Recompute stored AOR lookup keys if their definition changed since written."""
+        return await self.db.write(
+            lambda conn: store.rebuild_aor_keys(conn, _aor_key, str(AOR_KEY_FORMAT))
+        )
 
     async def prepare_wire(self, version: str) -> int:
         """Encode stale wire fragments at start-up; returns how many were encoded."""

@@ -253,6 +253,21 @@ def rebuild_wire(conn: sqlite3.Connection, encode: Callable[[Row], bytes], versi
     return len(rows)
 
 
+def rebuild_aor_keys(conn: sqlite3.Connection, key: Callable[[str], str], version: str) -> int:
+    """Recompute every ``aor_key`` when the key's definition changed; returns how many."""
+    stored = _first(conn, "SELECT value FROM meta WHERE key = 'aor_key_format'", ())
+    if stored is not None and stored[0] == version:
+        return 0
+    rows = conn.execute("SELECT id, aor FROM profiles").fetchall()
+    conn.executemany("UPDATE profiles SET aor_key = ? WHERE id = ?", [(key(a), i) for i, a in rows])
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('aor_key_format', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (version,),
+    )
+    return len(rows)
+
+
 def delete(conn: sqlite3.Connection, profile_id: int) -> None:
     """Remove a profile and (by cascade) its secrets."""
     conn.execute("DELETE FROM profiles WHERE id = ?", (profile_id,))
