@@ -24,6 +24,7 @@ from sipprofile.proto.names import BUS_NAME
 
 from .bus.managed_objects import WIRE_FORMAT, encode_settings
 from .bus.service import BusService
+from .engine.engine import Engine
 from .errors import StoreError
 from .registry.service import ProfileRegistry
 from .registry.sharing import Sharing
@@ -70,6 +71,8 @@ class Daemon:
         self.sharing: Sharing | None = None
         self._stopping = asyncio.Event()
         self._owns_name = False
+        self.engine: Engine | None = None
+        self._autostart: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         """Open everything and take the bus name; raises DaemonError on failure.
@@ -112,7 +115,8 @@ class Daemon:
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
             raise DaemonError(f"cannot connect to the {self.options.bus} bus: {reason}") from None
-        self.sharing = Sharing(self.registry, engine=None)
+        self.engine = Engine(self.registry)
+        self.sharing = Sharing(self.registry, engine=self.engine)
         self.service = BusService(self.bus, self.registry, self.sharing)
         await self.service.start()
         try:
@@ -128,6 +132,9 @@ class Daemon:
             )
         self._owns_name = True
         _log.info("serving %s with database %s", BUS_NAME, self.database_path)
+        self._autostart = asyncio.ensure_future(
+            self.engine.autostart(await self.registry.always_on())
+        )
 
     def request_stop(self) -> None:
         """Ask ``run_until_stopped`` to return (signal handlers call this)."""
@@ -165,6 +172,11 @@ class Daemon:
         if self.service is not None:
             await self.service.drain()
             self.service = None
+        if self._autostart is not None:
+            self._autostart.cancel()
+        if self.engine is not None:
+            await self.engine.shutdown()
+            self.engine = None
         if self.bus is not None:
             self.bus.disconnect()
             self.bus = None

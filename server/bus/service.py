@@ -27,6 +27,7 @@ from sipprofile.server.registry.events import (
     ProfileChanged,
     ProfileCreated,
     ProfileDestroyed,
+    ProfileErrorRaised,
     ProfileEventRaised,
     StatusChanged,
 )
@@ -470,6 +471,14 @@ class BusService:
             )
         elif isinstance(event, ProfileEventRaised):
             self._profile_event(event.profile_id, event.event)
+        elif isinstance(event, ProfileErrorRaised):
+            self._signal(
+                names.REGISTRY_PATH,
+                names.REGISTRY_INTERFACE,
+                "ProfileError",
+                "tss",
+                [event.profile_id, event.error, event.message],
+            )
         elif isinstance(event, ProfileDestroyed):
             self._signal(
                 names.REGISTRY_PATH,

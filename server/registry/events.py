@@ -61,6 +61,20 @@ class ProfileEventRaised:
     event: str
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileErrorRaised:
+    """A registration of the profile failed (``ProfileError`` on the bus)."""
+
+    profile_id: int
+    error: str
+    message: str
+
+
 DomainEvent = (
-    ProfileCreated | ProfileChanged | ProfileDestroyed | StatusChanged | ProfileEventRaised
+    ProfileCreated
+    | ProfileChanged
+    | ProfileDestroyed
+    | StatusChanged
+    | ProfileEventRaised
+    | ProfileErrorRaised
 )

@@ -28,6 +28,7 @@ from .events import (
     ProfileChanged,
     ProfileCreated,
     ProfileDestroyed,
+    ProfileErrorRaised,
     ProfileEventRaised,
     StatusChanged,
 )
@@ -100,6 +101,20 @@ class ProfileRegistry:
     def raise_event(self, profile_id: int, event: str) -> None:
         """Announce a ``ProfileEvent`` that no stored change stands behind."""
         self._emit(ProfileEventRaised(profile_id, event))
+
+    def raise_error(self, profile_id: int, error: str, message: str) -> None:
+        """Announce a registration failure (full error name, message for a person)."""
+        self._emit(ProfileErrorRaised(profile_id, error, message))
+
+    async def password(self, profile_id: int, server: str) -> str | None:
+        """A stored password, for the registration engine only."""
+        return await self.db.run(partial(store.password, profile_id=profile_id, server=server))
+
+    async def always_on(self) -> list[Profile]:
+        """Profiles that register without holders, in id order."""
+        ids = await self.db.run(partial(store.ids, where="auto_registration = 1"))
+        found = [await self.find(i) for i in ids]
+        return [p for p in found if p is not None]
 
     def type_class(self, type_name: str) -> str:
         """Class of a type; "other" for a plug-in type no longer installed."""

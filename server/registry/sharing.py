@@ -13,9 +13,17 @@ from typing import Protocol
 from sipprofile.proto.names import Event
 from sipprofile.server.errors import InUse, NotEnabled, NotFound
 
+from .events import DomainEvent, ProfileChanged, ProfileCreated
 from .holds import HoldTable
 from .model import Profile
 from .service import ProfileRegistry
+
+#: Settings whose change needs a new registration (Symbian: anything but the name,
+#: credentials, always-on and default flags).
+REREGISTER_ON = frozenset(
+    {"Aor", "Registrar", "OutboundProxy", "AccessPoint", "SigComp", "SecurityNegotiation",
+     "PrivateIdentity", "ContactParams", "Headers", "Extensions"}
+)  # fmt: skip
 
 
 class RegistrationEngine(Protocol):
@@ -30,6 +38,9 @@ class RegistrationEngine(Protocol):
     def refresh(self, profile_id: int) -> None:
         """Register again now."""
 
+    def restart(self, profile: Profile) -> None:
+        """Deregister with the old settings and register with the new."""
+
 
 class Sharing:
     """The holds of every profile, and the engine calls they imply."""
@@ -38,8 +49,30 @@ class Sharing:
         self.registry = registry
         self.engine = engine
         self.holds = HoldTable()
+        registry.subscribe(self._on_event)
         #: Profiles whose Delete is under way: no new holds on them.
         self._deleting: set[int] = set()
+
+    def _on_event(self, event: DomainEvent) -> None:
+        """Follow stored changes: start, stop or renew registrations.
+
+        Always-on profiles register when created or switched on; a registered profile
+        whose registration settings changed registers again with the new ones.
+        """
+        if self.engine is None:
+            return
+        if isinstance(event, ProfileCreated) and event.profile.settings.auto_registration:
+            self.engine.start(event.profile)
+        elif isinstance(event, ProfileChanged) and event.profile.id not in self._deleting:
+            profile = event.profile
+            changed = set(event.properties)
+            if not self._wanted(profile):
+                if "AutoRegistration" in changed:
+                    self.engine.stop(profile.id)
+            elif changed & REREGISTER_ON:
+                self.engine.restart(profile)
+            elif "AutoRegistration" in changed:
+                self.engine.start(profile)
 
     def _wanted(self, profile: Profile) -> bool:
         return profile.settings.auto_registration or self.holds.count(profile.id) > 0

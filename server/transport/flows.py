@@ -17,7 +17,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.message import Headers, Request, Response
@@ -147,8 +147,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Remember the socket and its port (the one our Via and Contact carry)."""
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self._transport = transport
+        self._transport = cast(asyncio.DatagramTransport, transport)
         self.port = transport.get_extra_info("sockname")[1]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -185,8 +184,7 @@ class StreamFlow(Flow, asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Remember the connection and our end of it."""
-        assert isinstance(transport, asyncio.Transport)
-        self._stream = transport
+        self._stream = cast(asyncio.Transport, transport)
         sockname = transport.get_extra_info("sockname")
         self.local = (sockname[0], sockname[1])
 

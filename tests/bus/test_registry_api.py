@@ -29,7 +29,7 @@ async def test_create_returns_path_and_stores_every_setting(raw: Raw) -> None:
         },
         OutboundProxy={"Uri": "sip:proxy.example.com;lr"},
         SigComp=True,
-        AutoRegistration=True,
+        AutoRegistration=False,  # True would start registering (test_engine covers it)
         PrivateIdentity="alice@ims.example.com",
         ContactParams={"+sip.instance": '"<urn:uuid:00000000-0000-0000-0000-000000000001>"'},
         Headers=["User-Agent: test/1.0", "X-Tag:  a b "],
@@ -54,7 +54,7 @@ async def test_create_returns_path_and_stores_every_setting(raw: Raw) -> None:
     }
     assert props["SigComp"] is True
     assert props["SecurityNegotiation"] is False
-    assert props["AutoRegistration"] is True
+    assert props["AutoRegistration"] is False
     assert props["Default"] is True  # the first profile becomes the default
     assert props["Headers"] == ["User-Agent: test/1.0", "X-Tag: a b"]
     assert props["ContactParams"] == {

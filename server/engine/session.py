@@ -1,0 +1,278 @@
+"""One profile's live registration: the asyncio side of ``sip.registration``.
+
+The session resolves the next hop, opens (or reuses) a flow, builds the
+``RegistrationConfig`` from the profile and the flow's local address, and then only
+feeds the sans-I/O machine: responses from the dispatcher, flow closures, and one
+``loop.call_at`` timer set to the machine's next deadline. Every event the machine
+emits becomes a status change on the registry, which the bus turns into signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sipprofile.proto.names import ERROR_PREFIX, Event
+from sipprofile.proto.schema import State
+from sipprofile.server.registry.model import Profile
+from sipprofile.server.sip.digest import Credentials
+from sipprofile.server.sip.message import Response
+from sipprofile.server.sip.registration import Registration, RegistrationConfig
+from sipprofile.server.sip.registration_events import (
+    Deregistered,
+    Failed,
+    Registered,
+    Retrying,
+    SendRequest,
+    StateChanged,
+)
+from sipprofile.server.sip.registration_events import Event as RegEvent
+from sipprofile.server.sip.uri import SipUri, parse_uri
+from sipprofile.server.transport.flows import Flow, Flows, Target
+from sipprofile.server.transport.resolve import ResolveError, TlsPolicy, resolve
+
+_log = logging.getLogger(__name__)
+
+USER_AGENT = "sipprofiled/0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSink:
+    """Where a session reports: the registry's status and event functions."""
+
+    set_status: Callable[..., None]
+    raise_event: Callable[[int, str], None]
+    raise_error: Callable[[int, str, str], None]
+
+
+def _next_hop_uri(profile: Profile) -> SipUri:
+    settings = profile.settings
+    if settings.outbound_proxy.uri:
+        return parse_uri(settings.outbound_proxy.uri)
+    if settings.registrar.uri:
+        return parse_uri(settings.registrar.uri)
+    aor = parse_uri(settings.aor)  # RFC 3261 §10.2.6: the domain of the AOR
+    return SipUri(aor.scheme, None, None, aor.host, aor.port)
+
+
+def _tls_policy(profile: Profile) -> TlsPolicy:
+    ext = profile.settings.extensions
+    ca = ext.get("TlsCaFile")
+    verify = ext.get("TlsVerify")
+    return TlsPolicy(
+        ca_file=str(ca[1]) if ca and ca[0] == "s" and ca[1] else None,
+        verify=not (verify and verify[0] == "b" and verify[1] is False),
+    )
+
+
+class Session:
+    """The registration of one profile, alive while it is wanted."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        password: str | None,
+        proxy_password: str | None,
+        flows: Flows,
+        sink: StatusSink,
+    ) -> None:
+        self.profile = profile
+        self._passwords = (password, proxy_password)
+        self._flows = flows
+        self._sink = sink
+        self._loop = asyncio.get_running_loop()
+        self._machine: Registration | None = None
+        self._flow: Flow | None = None
+        self._unsubscribe: Callable[[], None] = lambda: None
+        self._timer: asyncio.TimerHandle | None = None
+        self._branches: set[str] = set()
+        self._call_id = f"{secrets.token_hex(12)}@sipprofiled"
+        self._from_tag = secrets.token_hex(6)
+        self.done = asyncio.Event()
+        self._registered_once = False
+
+    # ---------------------------------------------------------------- control
+
+    async def start(self) -> None:
+        """Resolve, connect and send the first REGISTER."""
+        pid = self.profile.id
+        self._sink.set_status(pid, state=State.REGISTERING)
+        try:
+            uri = _next_hop_uri(self.profile)
+            targets = await resolve(uri, _tls_policy(self.profile))
+            flow = await self._open(targets)
+        except ResolveError as exc:
+            self._report_failure("ResolveFailed", str(exc))
+            return
+        except ConnectionError as exc:
+            self._report_failure("TransportFailed", str(exc))
+            return
+        self._flow = flow
+        self._unsubscribe = flow.on_close(self._on_flow_closed)
+        self._machine = Registration(
+            self._config(flow, uri),
+            branch_factory=lambda: "z9hG4bK" + secrets.token_hex(10),
+            random=lambda: secrets.randbelow(1_000_001) / 1_000_000,
+        )
+        self._feed(self._machine.register(self._loop.time()))
+
+    async def _open(self, targets: list[Target]) -> Flow:
+        last: Exception | None = None
+        for target in targets:
+            try:
+                return await self._flows.flow(target)
+            except ConnectionError as exc:
+                last = exc
+        raise ConnectionError(str(last) if last else "no address to connect to")
+
+    def refresh(self) -> None:
+        """Register again now (Refresh, or the network came back)."""
+        if self._machine is not None:
+            self._feed(self._machine.register(self._loop.time()))
+
+    async def stop(self, grace: float = 4.0) -> None:
+        """Deregister, waiting at most ``grace`` seconds, then let go of everything."""
+        if self._machine is not None:
+            self._feed(self._machine.deregister(self._loop.time()))
+            if self._machine.state.value not in (State.UNREGISTERED, State.FAILED):
+                try:
+                    await asyncio.wait_for(self.done.wait(), grace)
+                except TimeoutError:
+                    _log.info("profile %d: no answer to the un-REGISTER", self.profile.id)
+        self._close()
+        self._sink.set_status(
+            self.profile.id,
+            state=State.UNREGISTERED,
+            registered_aors=(),
+            registered_contact="",
+            service_route=(),
+            expires=0,
+        )
+
+    def _close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for branch in self._branches:
+            self._flows.dispatcher.forget(branch)
+        self._branches.clear()
+        self._unsubscribe()
+        self.done.set()
+
+    # ---------------------------------------------------------------- machine
+
+    def _config(self, flow: Flow, uri: SipUri) -> RegistrationConfig:
+        s = self.profile.settings
+        host, port = flow.local
+        host_text = f"[{host}]" if ":" in host else host
+        scheme = "sips" if flow.transport == "tls" and uri.secure else "sip"
+        contact = f"{scheme}:{self.profile.contact_user}@{host_text}:{port}"
+        if flow.transport != "udp":
+            contact += f";transport={flow.transport}"
+        aor = parse_uri(s.aor)
+        registrar = s.registrar.uri or f"{aor.scheme}:{aor.host_port()}"
+        password, proxy_password = self._passwords
+        creds = None
+        if password is not None:
+            creds = Credentials(s.registrar.username or aor.user or "", password,
+                                s.registrar.realm or None)  # fmt: skip
+        proxy_creds = None
+        if proxy_password is not None:
+            proxy_creds = Credentials(s.outbound_proxy.username or aor.user or "",
+                                      proxy_password, s.outbound_proxy.realm or None)  # fmt: skip
+        route: tuple[str, ...] = ()
+        if s.outbound_proxy.uri:
+            proxy = s.outbound_proxy.uri
+            route = (proxy if ";lr" in proxy else proxy + ";lr",)
+        return RegistrationConfig(
+            aor=s.aor,
+            registrar=registrar,
+            contact=contact,
+            call_id=self._call_id,
+            from_tag=self._from_tag,
+            via_transport=flow.transport.upper(),
+            via_sent_by=f"{host_text}:{port}",
+            reliable=flow.reliable,
+            expires=3600 if s.type == "IETF" else 600000,
+            contact_params=tuple(s.contact_params.items()),
+            route=route,
+            extra_headers=s.headers,
+            user_agent=USER_AGENT,
+            credentials=creds,
+            proxy_credentials=proxy_creds,
+        )
+
+    def _on_response(self, response: Response) -> None:
+        if self._machine is not None:
+            self._feed(self._machine.receive(response, self._loop.time()))
+
+    def _on_flow_closed(self, reason: str) -> None:
+        if self._machine is not None:
+            self._feed(self._machine.transport_failed(reason, self._loop.time()))
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._machine is not None:
+            self._feed(self._machine.timer(self._loop.time()))
+
+    def _feed(self, events: list[RegEvent]) -> None:
+        for event in events:
+            self._handle(event)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self._machine.next_deadline() if self._machine else None
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _handle(self, event: RegEvent) -> None:
+        pid = self.profile.id
+        if isinstance(event, SendRequest):
+            if event.branch not in self._branches:
+                self._branches.add(event.branch)
+                self._flows.dispatcher.expect(event.branch, self._on_response)
+            assert self._flow is not None
+            self._flow.send(event.data)
+        elif isinstance(event, StateChanged):
+            self._sink.set_status(pid, state=event.state)
+        elif isinstance(event, Registered):
+            self._sink.set_status(
+                pid,
+                registered_aors=event.aors,
+                registered_contact=event.contact,
+                service_route=event.service_route,
+                expires=event.expires,
+                last_error=("", ""),
+            )
+            if not self._registered_once:
+                self._registered_once = True
+                self._sink.raise_event(pid, Event.REGISTERED)
+        elif isinstance(event, Deregistered):
+            self._sink.set_status(
+                pid, registered_aors=(), registered_contact="", service_route=(), expires=0
+            )
+            if self._registered_once:
+                self._registered_once = False
+                self._sink.raise_event(pid, Event.DEREGISTERED)
+            if event.problem:
+                _log.info("profile %d: un-REGISTER: %s", pid, event.problem)
+            self.done.set()
+        elif isinstance(event, (Failed, Retrying)):
+            self._report_failure(event.error, event.message)
+            if isinstance(event, Failed):
+                self.done.set()
+
+    def _report_failure(self, error: str, message: str) -> None:
+        pid = self.profile.id
+        name = ERROR_PREFIX + error
+        if not self._machine or self._machine.state.value == State.FAILED:
+            self._sink.set_status(pid, state=State.FAILED)
+        self._sink.set_status(pid, last_error=(name, message))
+        if self._registered_once:
+            self._registered_once = False
+            self._sink.raise_event(pid, Event.DEREGISTERED)
+        self._sink.raise_error(pid, name, message)
+        _log.info("profile %d: %s: %s", pid, error, message)

@@ -1,0 +1,142 @@
+"""Real registrations: sipprofiled (bus, engine, SIP stack) against Kamailio."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from busutil import Raw, raw_bus
+from dbus_fast import Variant
+
+from sipprofile.proto import names
+
+
+async def wait_state(raw: Raw, path: str, *states: str, timeout: float = 10.0) -> dict:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        props = await raw.get_all(path)
+        if props["State"] in states:
+            return props
+        assert loop.time() < deadline, f"state stayed {props['State']!r}: {props['LastError']}"
+        await asyncio.sleep(0.02)
+
+
+async def wait_for(check, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def settings(registrar, transport: str = "udp", user: str = "alice", password: str | None = None):
+    uri = f"sip:{registrar.host}:{registrar.port}"
+    if transport != "udp":
+        uri += f";transport={transport}"
+    return {
+        "Aor": f"sip:{user}@{registrar.domain}",
+        "Registrar": {"Uri": uri, "Username": user, "Password": password or f"{user}-secret"},
+    }
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_enable_registers_once_and_disable_removes_the_binding(
+    daemon, kamailio, transport: str
+) -> None:
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**settings(kamailio, transport))
+        await raw.profile(path, "Enable")
+        props = await wait_state(raw, path, "registered")
+        assert props["Expires"] == 3600
+        assert props["RegisteredAors"] == [f"sip:alice@{kamailio.domain}"]
+        [binding] = kamailio.contacts_of("alice")
+        stored = await daemon.daemon.registry.get(1)
+        assert stored.contact_user in binding.contact
+        assert props["RegisteredContact"] in binding.contact
+        events = [m.body for m in raw.signals if m.member == "ProfileEvent"]
+        assert [1, "registered"] in events
+        await raw.profile(path, "Disable")
+        await wait_state(raw, path, "unregistered")
+        await wait_for(lambda: kamailio.contacts_of("alice") == [])
+        events = [m.body for m in raw.signals if m.member == "ProfileEvent"]
+        assert [1, "deregistered"] in events
+
+
+async def test_two_clients_share_one_binding(daemon, kamailio) -> None:
+    async with raw_bus(daemon.address) as first, raw_bus(daemon.address) as second:
+        path = await first.create(**settings(kamailio))
+        await first.profile(path, "Enable")
+        await wait_state(first, path, "registered")
+        await second.profile(path, "Enable")
+        await asyncio.sleep(0.3)
+        bindings = kamailio.contacts_of("alice")
+        assert len(bindings) == 1  # shared: one Call-ID, one binding
+        await first.profile(path, "Disable")
+        await asyncio.sleep(0.3)
+        assert len(kamailio.contacts_of("alice")) == 1  # still held by the second
+        assert (await first.get_all(path))["State"] == "registered"
+    # the second client left the bus: its hold goes, and so does the binding
+    async with raw_bus(daemon.address) as watcher:
+        await wait_state(watcher, path, "unregistered", timeout=2.0)
+    await wait_for(lambda: kamailio.contacts_of("alice") == [], timeout=2.0)
+
+
+async def test_wrong_password_fails_without_hammering(daemon, kamailio) -> None:
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**settings(kamailio, password="wrong"))
+        await raw.profile(path, "Enable")
+        props = await wait_state(raw, path, "failed")
+        assert tuple(props["LastError"])[:1] == (names.Error.AUTHENTICATION_FAILED,)
+        errors = [m.body for m in raw.signals if m.member == "ProfileError"]
+        assert errors and errors[0][1] == names.Error.AUTHENTICATION_FAILED
+        states = [
+            m.body[1]["State"].value for m in raw.signals
+            if m.member == "PropertiesChanged" and "State" in m.body[1]
+        ]  # fmt: skip
+        assert states[0] == "registering"  # no failure without "registering" first
+        await asyncio.sleep(0.5)
+        assert kamailio.contacts_of("alice") == []
+        # Kamailio logs each request with its CSeq ("{1 <cseq> REGISTER <call-id>}")
+        cseqs = set(re.findall(r"\{\d+ (\d+) REGISTER ", kamailio.log_tail(400)))
+        assert 1 <= len(cseqs) <= 2, cseqs
+
+
+async def test_423_is_answered_with_min_expires(daemon, kamailio_factory) -> None:
+    registrar = kamailio_factory(min_expires=7200, extra_defines={"MAX_EXPIRES": "86400"})
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**settings(registrar))
+        await raw.profile(path, "Enable")
+        props = await wait_state(raw, path, "registered")
+        assert props["Expires"] >= 7200
+        [binding] = registrar.contacts_of("alice")
+        assert binding.expires is None or binding.expires > 3600
+
+
+async def test_always_on_registers_without_holders_and_after_restart(daemon, kamailio) -> None:
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**settings(kamailio), AutoRegistration=True)
+        await wait_state(raw, path, "registered")
+        user = (await daemon.daemon.registry.get(1)).contact_user
+        assert user in kamailio.contacts_of("alice")[0].contact
+        # switching always-on off with nobody holding it deregisters
+        await raw.profile(path, "Update", "a{sv}", {"AutoRegistration": Variant("b", False)})
+        await wait_state(raw, path, "unregistered")
+        await wait_for(lambda: kamailio.contacts_of("alice") == [])
+        await raw.profile(path, "Update", "a{sv}", {"AutoRegistration": Variant("b", True)})
+        await wait_state(raw, path, "registered")
+    # restart the daemon on the same database: registered again, same Contact user
+    await daemon.daemon.close()
+    await wait_for(lambda: kamailio.contacts_of("alice") == [])
+    from sipprofile.server.daemon import Daemon
+
+    again = Daemon(daemon.daemon.options)
+    await again.start()
+    try:
+        async with raw_bus(daemon.address) as raw:
+            await wait_state(raw, path, "registered")
+        [binding] = kamailio.contacts_of("alice")
+        assert user in binding.contact
+    finally:
+        await again.close()
