@@ -1,15 +1,17 @@
 """``make demo``: sipprofiled end to end on a private bus, then everything torn down.
 
-What it shows (registration itself arrives with the REGISTER engine): the daemon
-starting on its own bus with its own database, profiles created, listed, updated and
-deleted with ``sipprofilectl``, the events a monitoring client sees, what ``busctl``
-sees, and that the database outlives a restart. It needs no arguments and cleans up
-after itself.
+What it shows: the daemon starting on its own bus with its own database; profiles
+created, listed, updated and deleted with ``sipprofilectl``; a real registration at a
+Kamailio registrar on loopback, enabled by two clients and registered once (one
+binding, one Call-ID); the last release removing the binding; the events a monitoring
+client sees; what ``busctl`` sees; and that the database outlives a restart. It needs
+no arguments and cleans up after itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import shlex
 import shutil
@@ -17,6 +19,9 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from sipprofile.client import Registry
 
 from .harness import private_bus, start_daemon, stop_daemon, workdir
 
@@ -45,6 +50,83 @@ def run(address: str, *args: str, stdin: str | None = None, check: bool = True) 
     if check and done.returncode != 0:
         raise SystemExit(f"demo: sipprofilectl {args[0]} failed with status {done.returncode}")
     return done.stdout
+
+
+def _registrar_module() -> Any:
+    """The project's Kamailio helper (tests/kamailio/registrar.py), loaded by path."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "kamailio" / "registrar.py"
+    spec = importlib.util.spec_from_file_location("demo_kamailio_registrar", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def _state(registry: Registry, profile_id: int, *wanted: str) -> str:
+    for _ in range(500):
+        profile = await registry.get(profile_id)
+        await profile.reload()
+        if profile.state in wanted:
+            return profile.state
+        await asyncio.sleep(0.02)
+    raise SystemExit(f"demo: profile {profile_id} stayed {profile.state}: {profile.last_error}")
+
+
+async def registration(address: str, work: Path) -> None:
+    """Register a profile at Kamailio from two clients: one binding, shared."""
+    kamailio = _registrar_module()
+    step("a Kamailio registrar on loopback (users alice, bob, carol)")
+    registrar = kamailio.start_registrar(work / "kamailio")
+    print(f"Kamailio on udp/tcp {registrar.host}:{registrar.port}, realm {registrar.domain}")
+    try:
+        run(
+            address,
+            "create",
+            "--provider-name",
+            "Loopback Kamailio",
+            "--aor",
+            f"sip:bob@{registrar.domain}",
+            "--registrar-uri",
+            f"sip:{registrar.host}:{registrar.port}",
+            "--registrar-username",
+            "bob",
+            "--registrar-password-from",
+            "-",
+            stdin="bob-secret\n",
+        )
+        first = await Registry.connect(address=address)
+        second = await Registry.connect(address=address)
+        try:
+            profile_id = max(p.id for p in await first.list())
+            step("two applications enable the profile; it registers once")
+            await (await first.get(profile_id)).enable()
+            print("client 1 enabled:", await _state(first, profile_id, "registered", "failed"))
+            await (await second.get(profile_id)).enable()
+            print("client 2 enabled: shares the registration")
+            run(address, "show", str(profile_id))
+            bindings = registrar.contacts_of("bob")
+            print(f"Kamailio's location table for bob: {len(bindings)} binding(s)")
+            for binding in bindings:
+                print(f"  {binding.contact}  Call-ID {binding.call_id}  expires {binding.expires}")
+            step("client 1 lets go: still registered for client 2")
+            await (await first.get(profile_id)).disable()
+            print("after client 1:", await _state(first, profile_id, "registered"))
+            step("client 2 exits without a word: its hold goes with it, so does the binding")
+            await second.aclose()
+            print("after client 2:", await _state(first, profile_id, "unregistered"))
+            for _ in range(100):
+                if not registrar.contacts_of("bob"):
+                    break
+                await asyncio.sleep(0.02)
+            print(
+                f"Kamailio's location table for bob: {len(registrar.contacts_of('bob'))} binding(s)"
+            )
+        finally:
+            await first.aclose()
+            await second.aclose()
+    finally:
+        registrar.stop()
 
 
 async def main() -> int:
@@ -125,6 +207,7 @@ async def main() -> int:
                 step("delete one; the default passes to the remaining profile")
                 run(bus.address, "delete", "2")
                 run(bus.address, "list")
+                await registration(bus.address, work)
                 step("events seen by `sipprofilectl monitor` meanwhile")
             finally:
                 monitor.send_signal(signal.SIGINT)
