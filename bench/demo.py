@@ -161,7 +161,6 @@ async def main() -> int:
                     "alice",
                     "--registrar-password-from",
                     "-",
-                    "--auto-registration",
                     stdin="alice-secret\n",
                 )
                 run(
