@@ -20,7 +20,12 @@ from sipprofile.proto.schema import State
 from sipprofile.server.registry.model import Profile
 from sipprofile.server.sip.digest import Credentials
 from sipprofile.server.sip.message import Response
-from sipprofile.server.sip.registration import Registration, RegistrationConfig
+from sipprofile.server.sip.registration import (
+    BACKOFF_BASE,
+    BACKOFF_CAP,
+    Registration,
+    RegistrationConfig,
+)
 from sipprofile.server.sip.registration_events import (
     Deregistered,
     Failed,
@@ -56,6 +61,13 @@ def _next_hop_uri(profile: Profile) -> SipUri:
         return parse_uri(settings.registrar.uri)
     aor = parse_uri(settings.aor)  # RFC 3261 §10.2.6: the domain of the AOR
     return SipUri(aor.scheme, None, None, aor.host, aor.port)
+
+
+def _extension_int(profile: Profile, key: str, default: float) -> float:
+    value = profile.settings.extensions.get(key)
+    if value and value[0] in ("u", "i", "x", "t") and int(value[1]) > 0:
+        return float(value[1])
+    return default
 
 
 def _tls_policy(profile: Profile) -> TlsPolicy:
@@ -97,19 +109,29 @@ class Session:
     # ---------------------------------------------------------------- control
 
     async def start(self) -> None:
-        """Resolve, connect and send the first REGISTER."""
+        """Resolve, connect and send the first REGISTER; retry with backoff until then.
+
+        A registrar that cannot be resolved or reached is a temporary failure, as for
+        peers that back off: ``retrying`` with 30 s x 2^n x (50-100 %), capped at 30 min.
+        """
         pid = self.profile.id
-        self._sink.set_status(pid, state=State.REGISTERING)
-        try:
-            uri = _next_hop_uri(self.profile)
-            targets = await resolve(uri, _tls_policy(self.profile))
-            flow = await self._open(targets)
-        except ResolveError as exc:
-            self._report_failure("ResolveFailed", str(exc))
-            return
-        except ConnectionError as exc:
-            self._report_failure("TransportFailed", str(exc))
-            return
+        base = _extension_int(self.profile, "RetryBaseSeconds", BACKOFF_BASE)
+        failures = 0
+        while True:
+            self._sink.set_status(pid, state=State.REGISTERING)
+            try:
+                uri = _next_hop_uri(self.profile)
+                targets = await resolve(uri, _tls_policy(self.profile))
+                flow = await self._open(targets)
+                break
+            except (ResolveError, ConnectionError) as exc:
+                error = "ResolveFailed" if isinstance(exc, ResolveError) else "TransportFailed"
+                delay = min(base * 2**failures, BACKOFF_CAP) * (0.5 + secrets.randbelow(501) / 1000)
+                failures += 1
+                self._sink.set_status(pid, state=State.RETRYING)
+                self._report_failure(error, str(exc))
+                if await self._stopped_within(delay):
+                    return
         self._flow = flow
         self._unsubscribe = flow.on_close(self._on_flow_closed)
         self._machine = Registration(
@@ -128,6 +150,14 @@ class Session:
                 last = exc
         raise ConnectionError(str(last) if last else "no address to connect to")
 
+    async def _stopped_within(self, delay: float) -> bool:
+        """Wait ``delay`` seconds; True if the session was stopped meanwhile."""
+        try:
+            await asyncio.wait_for(self.done.wait(), delay)
+        except TimeoutError:
+            return False
+        return True
+
     def refresh(self) -> None:
         """Register again now (Refresh, or the network came back)."""
         if self._machine is not None:
@@ -135,7 +165,10 @@ class Session:
 
     async def stop(self, grace: float = 4.0) -> None:
         """Deregister, waiting at most ``grace`` seconds, then let go of everything."""
-        if self._machine is not None:
+        if self._machine is None:
+            self.done.set()  # ends a start() that is still waiting to connect
+        else:
+            self.done.clear()  # from here on, "done" means the un-REGISTER is answered
             self._feed(self._machine.deregister(self._loop.time()))
             if self._machine.state.value not in (State.UNREGISTERED, State.FAILED):
                 try:
@@ -196,7 +229,12 @@ class Session:
             via_transport=flow.transport.upper(),
             via_sent_by=f"{host_text}:{port}",
             reliable=flow.reliable,
-            expires=3600 if s.type == "IETF" else 600000,
+            expires=int(
+                _extension_int(
+                    self.profile, "RegisterExpires", 3600 if s.type == "IETF" else 600000
+                )
+            ),
+            retry_base=_extension_int(self.profile, "RetryBaseSeconds", BACKOFF_BASE),
             contact_params=tuple(s.contact_params.items()),
             route=route,
             extra_headers=s.headers,
@@ -268,7 +306,7 @@ class Session:
     def _report_failure(self, error: str, message: str) -> None:
         pid = self.profile.id
         name = ERROR_PREFIX + error
-        if not self._machine or self._machine.state.value == State.FAILED:
+        if self._machine is not None and self._machine.state.value == State.FAILED:
             self._sink.set_status(pid, state=State.FAILED)
         self._sink.set_status(pid, last_error=(name, message))
         if self._registered_once:

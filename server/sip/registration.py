@@ -86,6 +86,7 @@ class RegistrationConfig:
     credentials: Credentials | None = None
     proxy_credentials: Credentials | None = None
     first_cseq: int = 1
+    retry_base: float = BACKOFF_BASE
 
 
 @dataclass(slots=True)
@@ -415,7 +416,7 @@ class Registration:
         self, now: float, error: str, message: str, retry_after: float | None
     ) -> list[Event]:
         backoff = self._backoff
-        delay = min(BACKOFF_BASE * 2**backoff.failures, BACKOFF_CAP)
+        delay = min(self.config.retry_base * 2**backoff.failures, BACKOFF_CAP)
         delay *= 0.5 + 0.5 * self._random()
         if retry_after is not None:
             delay = retry_after

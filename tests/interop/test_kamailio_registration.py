@@ -140,3 +140,73 @@ async def test_always_on_registers_without_holders_and_after_restart(daemon, kam
         assert user in binding.contact
     finally:
         await again.close()
+
+
+def tls_settings(registrar, **extensions):
+    return {
+        "Aor": f"sip:alice@{registrar.domain}",
+        "Registrar": {
+            "Uri": f"sips:{registrar.host}:{registrar.tls_port}",
+            "Username": "alice",
+            "Password": "alice-secret",
+        },
+        "Extensions": extensions,
+    }
+
+
+async def test_tls_with_the_profiles_ca_file(daemon, kamailio_tls) -> None:
+    ca = str(kamailio_tls.cert_path)
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**tls_settings(kamailio_tls, TlsCaFile=ca))
+        await raw.profile(path, "Enable")
+        props = await wait_state(raw, path, "registered")
+        assert "transport=tls" in props["RegisteredContact"]
+        [binding] = kamailio_tls.contacts_of("alice")
+        assert "tls" in (binding.socket or binding.raw.get("Socket", "")).lower()
+
+
+async def test_tls_verifies_the_server_by_default(daemon, kamailio_tls) -> None:
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**tls_settings(kamailio_tls))
+        await raw.profile(path, "Enable")
+        props = await wait_state(raw, path, "retrying", "failed")
+        error, message = props["LastError"]
+        assert error == names.Error.TRANSPORT_FAILED
+        assert "certificate" in message.lower()
+        assert kamailio_tls.contacts_of("alice") == []
+
+
+async def test_tls_verification_can_be_switched_off_for_labs(daemon, kamailio_tls) -> None:
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**tls_settings(kamailio_tls, TlsVerify=False))
+        await raw.profile(path, "Enable")
+        await wait_state(raw, path, "registered")
+
+
+async def test_registrar_down_is_retrying_then_registered_when_back(daemon, kamailio) -> None:
+    kamailio.stop()
+    async with raw_bus(daemon.address) as raw:
+        tcp = settings(kamailio, "tcp")
+        path = await raw.create(**tcp, Extensions={"RetryBaseSeconds": Variant("u", 1)})
+        await raw.profile(path, "Enable")
+        props = await wait_state(raw, path, "retrying")
+        assert tuple(props["LastError"])[:1] == (names.Error.TRANSPORT_FAILED,)
+        errors = [m.body[1] for m in raw.signals if m.member == "ProfileError"]
+        assert names.Error.TRANSPORT_FAILED in errors
+        kamailio.start()
+        await wait_state(raw, path, "registered", timeout=15.0)
+        assert len(kamailio.contacts_of("alice")) == 1
+
+
+async def test_shutdown_deregisters_within_four_seconds(daemon, kamailio) -> None:
+    async with raw_bus(daemon.address) as raw:
+        for user in ("alice", "bob", "carol"):
+            await raw.create(**settings(kamailio, user=user), AutoRegistration=True)
+        for n in (1, 2, 3):
+            await wait_state(raw, names.profile_path(n), "registered")
+    assert len(kamailio.ul_dump()) == 3
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await daemon.daemon.close()
+    assert loop.time() - started < 4.5
+    assert kamailio.ul_dump() == []
