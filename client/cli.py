@@ -5,6 +5,10 @@ Two rules shape it. Passwords never come from argv, where ``ps`` and shell histo
 would show them: ``--registrar-password-from`` names a *source* (``prompt``, ``-``
 for one line of stdin, or a file). And failures are one line on stderr with status
 1 (2 for usage), never a traceback, so scripts can rely on the exit status.
+
+A hold (``enable``) belongs to the bus connection that took it, so ``enable`` runs
+until it lets go (see :mod:`sipprofile.client.cli_hold`); ``disable`` from another
+process can only be told that it holds nothing.
 """
 
 from __future__ import annotations
@@ -26,17 +30,43 @@ from sipprofile.client.cli_format import (
     show_lines,
     to_json,
 )
+from sipprofile.client.cli_hold import run_enable
 from sipprofile.client.cli_settings import (
     CliError,
     add_setting_options,
     merge_collections,
     settings_from_args,
 )
-from sipprofile.client.errors import SipProfileError
+from sipprofile.client.errors import NotEnabled, SipProfileError
 from sipprofile.client.registry import Registry
 from sipprofile.proto.names import BUS_NAME
 
 PROG: Final = "sipprofilectl"
+DEFAULT_TIMEOUT: Final = 30.0
+
+_ENABLE_HELP: Final = (
+    "Hold profile ID enabled and print its registration state as it changes. A hold"
+    " belongs to the process that takes it and the daemon releases it when that process"
+    " exits, so enable keeps running while it holds. Without --wait it holds until the"
+    " profile is registered (exit 0) or has failed (exit 1, the error on stderr), then"
+    " releases it and exits; with --wait it holds until Ctrl-C or SIGTERM, then"
+    " releases it (exit 0)."
+)
+_DISABLE_HELP: Final = (
+    "Release a hold of this process. Holds belong to the process that took them and"
+    " end when it exits, so from a new sipprofilectl process this always fails with"
+    " NotEnabled: stop the 'sipprofilectl enable' (Ctrl-C) or the application that holds"
+    " the profile, or use force-disable to drop every holder."
+)
+_REFRESH_HELP: Final = (
+    "Register profile ID again now. The daemon allows it to a client that holds the"
+    " profile or for an always-on profile (--auto-registration), so from sipprofilectl"
+    " it works for always-on profiles."
+)
+_FORCE_HELP: Final = (
+    "Drop every holder of profile ID and deregister it, always-on or not; monitors see"
+    " a forcibly-disabled event. On the system bus only root may do this."
+)
 
 
 # -- argument parsing ----------------------------------------------------------
@@ -46,6 +76,16 @@ def _profile_id(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a profile id (a positive integer)")
     return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                        default=argparse.SUPPRESS, help="use the system bus (default)")  # fmt: skip
     where.add_argument("--address", default=argparse.SUPPRESS, help="use the bus at ADDRESS")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print JSON (one document; JSON lines for monitor)")  # fmt: skip
+                        help="print JSON (JSON lines for monitor and enable)")  # fmt: skip
     parser = argparse.ArgumentParser(
         prog=PROG,
         parents=[common],
@@ -67,22 +107,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, about: str | None = None) -> argparse.ArgumentParser:
         return commands.add_parser(
-            name, parents=[common], allow_abbrev=False, help=help_text, description=help_text
-        )
+            name, parents=[common], allow_abbrev=False, help=help_text,
+            description=about or help_text,
+        )  # fmt: skip
 
     command("types", "list the supported profile types")
     listing = command("list", "list profiles")
     listing.add_argument("--type", help="only profiles of this type")
     listing.add_argument("--aor", metavar="URI", help="only profiles with an equivalent AOR")
-    command("show", "show every property of a profile").add_argument("id", type=_profile_id)
+    command("show", "show every property of a profile").add_argument(
+        "id", metavar="ID", type=_profile_id
+    )
     add_setting_options(command("create", "create a profile; prints its id"), create=True)
     update = command("update", "change settings of a profile")
-    update.add_argument("id", type=_profile_id)
+    update.add_argument("id", metavar="ID", type=_profile_id)
     add_setting_options(update, create=False)
-    command("delete", "delete a profile").add_argument("id", type=_profile_id)
+    command("delete", "delete a profile").add_argument("id", metavar="ID", type=_profile_id)
     command("monitor", "print profile events until interrupted")
+    enable = command("enable", "hold a profile enabled while it registers", _ENABLE_HELP)
+    enable.add_argument("id", metavar="ID", type=_profile_id)
+    how_long = enable.add_mutually_exclusive_group()
+    how_long.add_argument(
+        "--wait", action="store_true", help="hold until interrupted instead of until settled"
+    )
+    how_long.add_argument(
+        "--timeout", metavar="SECONDS", type=_seconds, default=DEFAULT_TIMEOUT,
+        help=f"give up (exit 1) if not settled within SECONDS (default {DEFAULT_TIMEOUT:g})",
+    )  # fmt: skip
+    for name, help_text, about in (
+        ("disable", "release a hold of this process (see the help)", _DISABLE_HELP),
+        ("refresh", "register a profile again now (always-on profiles)", _REFRESH_HELP),
+        ("force-disable", "drop every holder of a profile and deregister it", _FORCE_HELP),
+    ):
+        command(name, help_text, about).add_argument("id", metavar="ID", type=_profile_id)
     return parser
 
 
@@ -182,6 +241,33 @@ async def cmd_monitor(registry: Registry, args: argparse.Namespace, _: dict[str,
         await stream.aclose()
 
 
+async def cmd_disable(registry: Registry, args: argparse.Namespace, _: dict[str, object]) -> int:
+    try:
+        await (await registry.get(args.id)).disable()
+    except NotEnabled as exc:
+        raise CliError(
+            f"{exc} (a hold ends when the process that enabled the profile exits;"
+            " force-disable drops every holder)"
+        ) from None
+    return 0
+
+
+async def cmd_refresh(registry: Registry, args: argparse.Namespace, _: dict[str, object]) -> int:
+    try:
+        await (await registry.get(args.id)).refresh()
+    except NotEnabled as exc:
+        hint = "from sipprofilectl, refresh works for always-on profiles"
+        raise CliError(f"{exc} ({hint})") from None
+    return 0
+
+
+async def cmd_force_disable(
+    registry: Registry, args: argparse.Namespace, _: dict[str, object]
+) -> int:
+    await (await registry.get(args.id)).force_disable()
+    return 0
+
+
 COMMANDS: Final[dict[str, Handler]] = {
     "types": cmd_types,
     "list": cmd_list,
@@ -190,11 +276,16 @@ COMMANDS: Final[dict[str, Handler]] = {
     "update": cmd_update,
     "delete": cmd_delete,
     "monitor": cmd_monitor,
+    "disable": cmd_disable,
+    "refresh": cmd_refresh,
+    "force-disable": cmd_force_disable,
 }
 
 
 async def run(args: argparse.Namespace, settings: dict[str, object]) -> int:
     """Connect, run one command, disconnect."""
+    if args.command == "enable":
+        return await run_enable(args)  # hooks into the connection before it starts
     registry = await Registry.connect(bus=args.bus, address=args.address)
     async with registry:
         return await COMMANDS[args.command](registry, args, settings)
@@ -225,7 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run(args, settings))
     except KeyboardInterrupt:
         return 130
-    except (SipProfileError, CliError) as exc:
+    except CliError as exc:
+        _fail(str(exc))
+        return exc.status
+    except SipProfileError as exc:
         return _fail(str(exc))
     except BrokenPipeError:
         # The reader went away (``| head``); silence the final flush of stdout.

@@ -18,6 +18,7 @@ __all__ = [
     "LIST_HEADERS",
     "event_line",
     "format_table",
+    "hold_line",
     "list_row",
     "show_lines",
     "text_value",
@@ -83,12 +84,17 @@ def show_lines(profile: Mapping[str, object]) -> list[str]:
                 if key != "Password"
             )
         elif name == "LastError" and isinstance(value, list | tuple):
-            lines.append(f"{name}: " + ": ".join(str(part) for part in value if part))
+            lines.append(f"{name}: {error_text(*value)}" if len(value) == 2 else f"{name}:")
         elif isinstance(value, Mapping) and value:
             lines.extend(f"{name}.{key}: {text_value(item)}" for key, item in value.items())
         else:
             lines.append(f"{name}: {text_value(value)}")
     return [line.rstrip() for line in lines]
+
+
+def error_text(name: object, message: object) -> str:
+    """``LastError`` or a ``ProfileError`` for people: ``name: message``, or ``""`` if none."""
+    return ": ".join(" ".join(str(part).split()) for part in (name, message) if part)
 
 
 def event_line(event: RegistryEvent, when: datetime, *, as_json: bool) -> str:
@@ -116,3 +122,36 @@ def event_line(event: RegistryEvent, when: datetime, *, as_json: bool) -> str:
             }
         )
     return f"{stamp} profile {event.profile_id} error {event.error}: {event.message}"
+
+
+def hold_line(
+    when: datetime,
+    profile_id: int,
+    *,
+    state: str | None = None,
+    event: str | None = None,
+    details: Mapping[str, object] | None = None,
+    as_json: bool,
+) -> str:
+    """One ``enable`` line: a state the profile reached, or an event of the hold.
+
+    ``details`` are ``expires`` and ``contact`` (registered), ``error`` and
+    ``message`` (failed, retrying) or ``holders`` (enabled). Text reads e.g.
+    ``... profile 3 registered (expires 3600 s, contact sip:...)`` or
+    ``... profile 3 failed: <error name>: <message>``.
+    """
+    stamp = when.isoformat(timespec="milliseconds")
+    extra = dict(details or {})
+    if as_json:
+        head: dict[str, object] = {"time": stamp, "id": profile_id}
+        head.update({"state": state} if state is not None else {"event": event})
+        return to_json(head | extra)
+    what = state if state is not None else str(event).replace("-", " ")
+    if "expires" in extra or "contact" in extra:
+        what += f" (expires {extra.get('expires', 0)} s, contact {extra.get('contact', '')})"
+    elif "holders" in extra:
+        what += f" (holders {extra['holders']})"
+    reason = error_text(extra.get("error", ""), extra.get("message", ""))
+    if reason:
+        what += f": {reason}"
+    return f"{stamp} profile {profile_id} {what}"

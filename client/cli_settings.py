@@ -41,7 +41,11 @@ _SERVER_KEYS: Final = {"uri": "Uri", "username": "Username", "realm": "Realm"}
 
 
 class CliError(Exception):
-    """A failure to report as one line and exit status 1."""
+    """A failure to report as one line; the exit status is 1 unless ``status`` says."""
+
+    def __init__(self, message: str, *, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 # -- options ------------------------------------------------------------------

@@ -35,7 +35,7 @@ from sipprofile.server.sip.registration_events import (
     StateChanged,
 )
 from sipprofile.server.sip.registration_events import Event as RegEvent
-from sipprofile.server.sip.uri import SipUri, parse_uri
+from sipprofile.server.sip.uri import SipUri, parse_uri, uri_equivalent
 from sipprofile.server.transport.flows import Flow, Flows, Target
 from sipprofile.server.transport.resolve import ResolveError, TlsPolicy, resolve
 
@@ -98,6 +98,9 @@ class Session:
         self._loop = asyncio.get_running_loop()
         self._machine: Registration | None = None
         self._flow: Flow | None = None
+        self._hop: SipUri = _next_hop_uri(profile)
+        self._moving: asyncio.Task[None] | None = None
+        self._unsent: str | None = None
         self._unsubscribe: Callable[[], None] = lambda: None
         self._timer: asyncio.TimerHandle | None = None
         self._branches: set[str] = set()
@@ -109,7 +112,21 @@ class Session:
     # ---------------------------------------------------------------- control
 
     async def start(self) -> None:
-        """Resolve, connect and send the first REGISTER; retry with backoff until then.
+        """Connect to the next hop and send the first REGISTER."""
+        uri = _next_hop_uri(self.profile)
+        flow = await self._connect(uri)
+        if flow is None:
+            return
+        self._attach(flow, uri)
+        self._machine = Registration(
+            self._config(flow, uri),
+            branch_factory=lambda: "z9hG4bK" + secrets.token_hex(10),
+            random=lambda: secrets.randbelow(1_000_001) / 1_000_000,
+        )
+        self._feed(self._machine.register(self._loop.time()))
+
+    async def _connect(self, uri: SipUri) -> Flow | None:
+        """Resolve and connect, retrying with backoff; None if stopped meanwhile.
 
         A registrar that cannot be resolved or reached is a temporary failure, as for
         peers that back off: ``retrying`` with 30 s x 2^n x (50-100 %), capped at 30 min.
@@ -117,29 +134,47 @@ class Session:
         pid = self.profile.id
         base = _extension_int(self.profile, "RetryBaseSeconds", BACKOFF_BASE)
         failures = 0
-        while True:
-            self._sink.set_status(pid, state=State.REGISTERING)
+        while not self.done.is_set():
+            if self._machine is None:
+                self._sink.set_status(pid, state=State.REGISTERING)
             try:
-                uri = _next_hop_uri(self.profile)
                 targets = await resolve(uri, _tls_policy(self.profile))
-                flow = await self._open(targets)
-                break
+                return await self._open(targets)
             except (ResolveError, ConnectionError) as exc:
                 error = "ResolveFailed" if isinstance(exc, ResolveError) else "TransportFailed"
-                delay = min(base * 2**failures, BACKOFF_CAP) * (0.5 + secrets.randbelow(501) / 1000)
+                jitter = 0.5 + secrets.randbelow(501) / 1000
+                delay = min(base * 2**failures, BACKOFF_CAP) * jitter
                 failures += 1
                 self._sink.set_status(pid, state=State.RETRYING)
                 self._report_failure(error, str(exc))
                 if await self._stopped_within(delay):
-                    return
+                    return None
+        return None
+
+    def _attach(self, flow: Flow, uri: SipUri) -> None:
+        self._unsubscribe()
         self._flow = flow
+        self._hop = uri
         self._unsubscribe = flow.on_close(self._on_flow_closed)
-        self._machine = Registration(
-            self._config(flow, uri),
-            branch_factory=lambda: "z9hG4bK" + secrets.token_hex(10),
-            random=lambda: secrets.randbelow(1_000_001) / 1_000_000,
-        )
-        self._feed(self._machine.register(self._loop.time()))
+
+    def _move(self, uri: SipUri) -> None:
+        """Continue on a new flow: the old one closed, or a 3xx named another hop.
+
+        The request in flight carries the old flow's Via and Contact, so it is not
+        sent; once connected, the machine re-sends on the new flow with new ones.
+        """
+        self._flow = None
+        if self._moving is not None and not self._moving.done():
+            return
+        self._moving = self._loop.create_task(self._rebind(uri))
+
+    async def _rebind(self, uri: SipUri) -> None:
+        flow = await self._connect(uri)
+        if flow is None or self._machine is None:
+            return
+        self._attach(flow, uri)
+        config = self._config(flow, uri)
+        self._feed(self._machine.rebind(config, self._loop.time(), unsent=self._unsent))
 
     async def _open(self, targets: list[Target]) -> Flow:
         last: Exception | None = None
@@ -186,6 +221,8 @@ class Session:
         )
 
     def _close(self) -> None:
+        if self._moving is not None:
+            self._moving.cancel()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -248,8 +285,9 @@ class Session:
             self._feed(self._machine.receive(response, self._loop.time()))
 
     def _on_flow_closed(self, reason: str) -> None:
-        if self._machine is not None:
-            self._feed(self._machine.transport_failed(reason, self._loop.time()))
+        _log.info("profile %d: connection closed (%s); connecting again", self.profile.id, reason)
+        if self._machine is not None and not self.done.is_set():
+            self._move(self._hop)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -272,7 +310,15 @@ class Session:
             if event.branch not in self._branches:
                 self._branches.add(event.branch)
                 self._flows.dispatcher.expect(event.branch, self._on_response)
-            assert self._flow is not None
+            hop = parse_uri(event.next_hop)
+            if self._flow is None:
+                self._unsent = event.branch  # moving: the machine re-sends once there
+                return
+            if not uri_equivalent(hop, self._hop):
+                self._unsent = event.branch
+                self._move(hop)
+                return
+            self._unsent = None
             self._flow.send(event.data)
         elif isinstance(event, StateChanged):
             self._sink.set_status(pid, state=event.state)

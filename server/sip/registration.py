@@ -166,6 +166,27 @@ class Registration:
             return self._send(now, deregister=False)
         return []
 
+    def rebind(
+        self, config: RegistrationConfig, now: float, *, unsent: str | None = None
+    ) -> list[Event]:
+        """Continue on a new flow (new connection or next hop): re-send what was due.
+
+        A request in flight on the old flow is abandoned and sent again, with the new
+        flow's Via and Contact; a registered binding is refreshed through the new
+        flow. Call-ID, From tag and the current Request-URI are kept; ``unsent`` names
+        the branch of a request that never left, whose CSeq may then be used again.
+        """
+        pending = self._pending
+        self._pending = None
+        if pending is not None and pending.branch == unsent:
+            self._cseq = pending.cseq - 1
+        self.config = replace(config, call_id=self.config.call_id, from_tag=self.config.from_tag)
+        if pending is not None:
+            return self._send(now, deregister=pending.deregister)
+        if self.state is State.REGISTERED and self._want_registered:
+            return self._send(now, deregister=False)
+        return []
+
     def receive(self, response: Response, now: float) -> list[Event]:
         """A response arrived on the transport; strays and retransmissions are ignored."""
         pending = self._pending

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import signal
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -13,7 +14,14 @@ import pytest
 from dbus_fast import Variant
 
 from sipprofile.client import cli, cli_settings
-from sipprofile.client.cli_format import event_line, format_table, list_row, show_lines
+from sipprofile.client.cli_format import (
+    event_line,
+    format_table,
+    hold_line,
+    list_row,
+    show_lines,
+)
+from sipprofile.client.cli_hold import FAILURE_GRACE, Line, Lost, Outcome, Snapshot, Stop, Tracker
 from sipprofile.client.convert import settings_to_variants
 from sipprofile.client.events import ProfileErrorOccurred, ProfileEventOccurred
 from sipprofile.proto import names
@@ -55,6 +63,17 @@ def test_no_option_takes_a_password_value() -> None:
         ["update", "3"],  # nothing to update
         ["update", "3", "--type", "ims"],  # Type is fixed at creation
         ["--session", "--system", "list"],
+        ["enable"],
+        ["enable", "1", "2"],  # one profile per hold
+        ["enable", "x"],
+        ["enable", "1", "--timeout", "0"],
+        ["enable", "1", "--timeout", "-3"],
+        ["enable", "1", "--timeout", "soon"],
+        ["enable", "1", "--timeout", "nan"],
+        ["enable", "1", "--wait", "--timeout", "5"],  # --wait holds until interrupted
+        ["disable"],
+        ["refresh", "0"],
+        ["force-disable", "1", "2"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -66,6 +85,16 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
 
 def parse(*argv: str) -> argparse.Namespace:
     return cli.build_parser().parse_args(argv)
+
+
+def test_enable_options() -> None:
+    args = parse("enable", "3")
+    assert (args.command, args.id, args.wait, args.timeout) == ("enable", 3, False, 30.0)
+    assert parse("enable", "--wait", "3").wait is True
+    assert parse("--json", "enable", "3", "--timeout", "2.5").timeout == 2.5
+    for command in ("disable", "refresh", "force-disable"):
+        args = parse(command, "12", "--session")
+        assert (args.command, args.id, args.bus) == (command, 12, "session")
 
 
 def test_create_options_become_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,6 +184,39 @@ def test_show_lines() -> None:
         assert any(line.startswith(name) for line in lines), name
 
 
+def test_show_lines_last_error() -> None:
+    props = FULL_PROPS | {
+        "LastError": Variant("(ss)", [names.Error.AUTHENTICATION_FAILED, "the registrar did not"])
+    }
+    lines = show_lines(make_profile(props).as_dict())
+    assert f"LastError: {names.Error.AUTHENTICATION_FAILED}: the registrar did not" in lines
+
+
+def test_hold_lines() -> None:
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    stamp = "2025-01-02T03:04:05.000+00:00"
+    registered = {"expires": 3600, "contact": "sip:x@192.0.2.1:5060"}
+    assert hold_line(when, 3, state="registered", details=registered, as_json=False) == (
+        f"{stamp} profile 3 registered (expires 3600 s, contact sip:x@192.0.2.1:5060)"
+    )
+    failed = {"error": names.Error.TIMEOUT, "message": "no\nanswer"}
+    assert hold_line(when, 3, state="failed", details=failed, as_json=False) == (
+        f"{stamp} profile 3 failed: {names.Error.TIMEOUT}: no answer"
+    )
+    assert hold_line(when, 3, event="enabled", details={"holders": 2}, as_json=False) == (
+        f"{stamp} profile 3 enabled (holders 2)"
+    )
+    assert hold_line(when, 3, event="forcibly-disabled", as_json=False).endswith(
+        "profile 3 forcibly disabled"
+    )
+    assert json.loads(hold_line(when, 3, state="failed", details=failed, as_json=True)) == {
+        "time": stamp, "id": 3, "state": "failed", **failed,
+    }  # fmt: skip
+    assert json.loads(hold_line(when, 3, event="released", as_json=True)) == {
+        "time": stamp, "id": 3, "event": "released",
+    }  # fmt: skip
+
+
 def test_event_lines() -> None:
     when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     text = event_line(ProfileEventOccurred(3, "created"), when, as_json=False)
@@ -198,4 +260,133 @@ def test_unexpected_exception_is_one_line(
     assert cli.main(["list"]) == 1
     assert capsys.readouterr().err == (
         "sipprofilectl: unexpected error: RuntimeError: boom second line\n"
+    )
+
+
+# -- enable: what is printed and when it ends, for signals in the daemon's order --------
+
+AUTH = names.Error.AUTHENTICATION_FAILED
+BAD = "the registrar did not accept the credentials"
+
+
+def run_tracker(tracker: Tracker, *items: Any, now: float = 0.0) -> tuple[list[Line], Any]:
+    lines: list[Line] = []
+    outcome = None
+    for item in items:
+        more, outcome = tracker.feed(item, now)
+        lines.extend(more)
+        if outcome is not None:
+            break  # as the command does: it stops at the first outcome
+    return lines, outcome
+
+
+def test_tracker_registers_once_details_are_in() -> None:
+    tracker = Tracker(3, wait=False, timeout=30)
+    lines, outcome = run_tracker(
+        tracker,
+        Snapshot("unregistered"),  # the state before Enable: not worth a line
+        Snapshot("registering"),
+        Snapshot("registered"),  # Expires and RegisteredContact come next
+    )
+    assert lines == [Line(state="registering")]
+    assert outcome is None
+    lines, outcome = run_tracker(
+        tracker,
+        Snapshot("registered", 3600, "sip:c@h"),
+        ProfileEventOccurred(3, "registered"),
+    )
+    assert lines == [Line(state="registered", details={"expires": 3600, "contact": "sip:c@h"})]
+    assert outcome == Outcome(0)
+
+
+def test_tracker_reports_a_failure_with_its_profile_error() -> None:
+    tracker = Tracker(3, wait=False, timeout=30)
+    lines, outcome = run_tracker(
+        tracker,
+        Snapshot("registering"),
+        Snapshot("failed"),
+        Snapshot("failed", last_error=(AUTH, BAD)),
+    )
+    assert lines == [Line(state="registering")]
+    assert outcome is None
+    assert tracker.grace_due == FAILURE_GRACE
+    lines, outcome = run_tracker(tracker, ProfileErrorOccurred(3, AUTH, BAD))
+    assert lines == [Line(state="failed", details={"error": AUTH, "message": BAD})]
+    assert outcome == Outcome(1, f"profile 3 failed to register: {AUTH}: {BAD}")
+    assert tracker.grace_due is None
+
+
+def test_tracker_keeps_waiting_through_retries() -> None:
+    tracker = Tracker(3, wait=False, timeout=7)
+    timeout = ProfileErrorOccurred(3, names.Error.TIMEOUT, "no answer")
+    lines, outcome = run_tracker(
+        tracker, Snapshot("registering"), Snapshot("retrying"), timeout, Snapshot("registering")
+    )
+    assert [line.state for line in lines] == ["registering", "retrying", "registering"]
+    assert outcome is None
+    assert tracker.timed_out() == Outcome(
+        1,
+        "profile 3 did not register within 7 s: it is still registering "
+        f"(last error: {names.Error.TIMEOUT}: no answer)",
+    )
+
+
+def test_tracker_already_failed_reports_last_error_after_the_grace() -> None:
+    tracker = Tracker(3, wait=False, timeout=30)
+    lines, outcome = run_tracker(tracker, Snapshot("failed", last_error=(AUTH, BAD)), now=10.0)
+    assert (lines, outcome) == ([], None)
+    assert tracker.tick(10.0 + FAILURE_GRACE / 2) == ([], None)
+    lines, outcome = tracker.tick(10.0 + FAILURE_GRACE)
+    assert lines == [Line(state="failed", details={"error": AUTH, "message": BAD})]
+    assert outcome is not None and outcome.status == 1
+
+
+def test_tracker_already_registered_settles_at_once() -> None:
+    tracker = Tracker(3, wait=False, timeout=30)
+    lines, outcome = run_tracker(tracker, Snapshot("registered", 600, "sip:c@h"))
+    assert len(lines) == 1
+    assert outcome == Outcome(0)
+
+
+def test_tracker_wait_reports_changes_until_stopped() -> None:
+    tracker = Tracker(3, wait=True, timeout=30)
+    lines, outcome = run_tracker(
+        tracker,
+        Snapshot("registering"),
+        Snapshot("registered", 3600, "sip:c@h"),
+        Snapshot("registered", 3600, "sip:c@h"),  # e.g. Holders changed: no line
+        Snapshot("registered", 1800, "sip:c@h"),
+    )
+    assert [line.details.get("expires") for line in lines] == [None, 3600, 1800]
+    assert outcome is None
+    assert run_tracker(tracker, Stop(signal.SIGTERM))[1] == Outcome(0)
+    assert not tracker.hold_lost
+
+
+def test_tracker_interrupted_or_lost() -> None:
+    tracker = Tracker(3, wait=False, timeout=30)
+    _, outcome = run_tracker(tracker, Snapshot("registering"), Stop(signal.SIGINT))
+    assert outcome == Outcome(130, "interrupted while profile 3 was registering")
+    assert not tracker.hold_lost
+    for item, message in (
+        (ProfileEventOccurred(3, "forcibly-disabled"), "profile 3 was forcibly disabled"),
+        (Lost("sipprofiled left the bus"), "sipprofiled left the bus; the hold on profile 3"),
+    ):
+        tracker = Tracker(3, wait=True, timeout=30)
+        _, outcome = run_tracker(tracker, item)
+        assert outcome is not None and outcome.status == 1
+        assert outcome.message is not None and outcome.message.startswith(message)
+        assert tracker.hold_lost
+
+
+def test_cli_error_status_is_the_exit_status(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def interrupted(*_: object) -> int:
+        raise cli_settings.CliError("interrupted while profile 1 was registering", status=130)
+
+    monkeypatch.setattr(cli, "run", interrupted)
+    assert cli.main(["enable", "1"]) == 130
+    assert capsys.readouterr().err == (
+        "sipprofilectl: interrupted while profile 1 was registering\n"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 
@@ -248,3 +249,264 @@ async def test_monitor_text_and_sigterm(daemon, registry: Registry) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+# -- enable, disable, refresh, force-disable ------------------------------------------
+
+NOT_ENABLED = "org.sipprofile.SipProfile1.Error.NotEnabled"
+AUTH_FAILED = "org.sipprofile.SipProfile1.Error.AuthenticationFailed"
+
+
+def registrar_settings(registrar, password: str = "alice-secret", **more) -> dict:
+    return {
+        "Aor": f"sip:alice@{registrar.domain}",
+        "Registrar": {
+            "Uri": f"sip:{registrar.host}:{registrar.port}",
+            "Username": "alice",
+            "Password": password,
+        },
+        **more,
+    }
+
+
+async def wait_for(check, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def spawn(address: str, *args: str) -> asyncio.subprocess.Process:
+    """Start sipprofilectl and leave it running."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sipprofile.client.cli", "--address", address, *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def read_json_until(proc: asyncio.subprocess.Process, key: str, value: str) -> list[dict]:
+    assert proc.stdout is not None
+    lines = []
+    while not lines or lines[-1].get(key) != value:
+        raw = await proc.stdout.readline()
+        assert raw, f"sipprofilectl ended before {key}={value}: {lines}"
+        lines.append(json.loads(raw))
+    return lines
+
+
+async def finish(proc: asyncio.subprocess.Process) -> Result:
+    async with asyncio.timeout(TIMEOUT):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return Result(proc.returncode, out.decode(), err.decode())
+
+
+async def test_enable_registers_then_releases(daemon, registry: Registry, kamailio) -> None:
+    profile = await registry.create(registrar_settings(kamailio))
+    result = await ctl(daemon.address, "enable", str(profile.id))
+    assert_ok(result)
+    assert result.err == ""
+    lines = result.out.splitlines()
+    assert lines[0].endswith(f"profile {profile.id} enabled (holders 1)")
+    assert any(f"profile {profile.id} registering" in line for line in lines)
+    registered = [line for line in lines if f"profile {profile.id} registered" in line]
+    assert len(registered) == 1
+    assert "(expires 3600 s, contact sip:" in registered[0]
+    assert lines[-1].endswith(f"profile {profile.id} released")
+    # the hold went with the process: nobody holds it, the binding is removed
+    await profile.reload()
+    assert profile.holders == 0
+    await wait_for(lambda: kamailio.contacts_of("alice") == [], timeout=2.0)
+
+
+async def test_enable_with_a_wrong_password_fails(daemon, registry: Registry, kamailio) -> None:
+    profile = await registry.create(registrar_settings(kamailio, password="wrong"))
+    result = await ctl(daemon.address, "enable", str(profile.id))
+    assert result.status == 1
+    [error] = result.err.splitlines()
+    assert error.startswith(
+        f"sipprofilectl: profile {profile.id} failed to register: {AUTH_FAILED}: "
+        "the registrar did not accept the credentials"
+    )
+    assert f"profile {profile.id} failed: {AUTH_FAILED}: " in result.out
+    assert result.out.splitlines()[-1].endswith("released")
+    shown = show_fields((await ctl(daemon.address, "show", str(profile.id))).out)
+    assert shown["LastError"].startswith(f"{AUTH_FAILED}: the registrar did not accept")
+    assert shown["Holders"] == "0"
+    assert kamailio.contacts_of("alice") == []
+
+
+async def test_enable_wait_holds_until_sigint(daemon, registry: Registry, kamailio) -> None:
+    profile = await registry.create(registrar_settings(kamailio))
+    proc = await spawn(daemon.address, "--json", "enable", "--wait", str(profile.id))
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            lines = await read_json_until(proc, "state", "registered")
+        assert lines[0] == {"time": lines[0]["time"], "id": profile.id, "event": "enabled",
+                            "holders": 1}  # fmt: skip
+        assert lines[-1]["expires"] == 3600
+        [binding] = kamailio.contacts_of("alice")
+        assert lines[-1]["contact"] in binding.contact
+        assert profile.holders == 1
+        await asyncio.sleep(0.3)  # holding means staying: still running
+        assert proc.returncode is None
+        proc.send_signal(signal.SIGINT)
+        result = await finish(proc)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert_ok(result)
+    assert json.loads(result.out.splitlines()[-1])["event"] == "released"
+    assert "Holding profile" in result.err
+    await wait_for(lambda: kamailio.contacts_of("alice") == [], timeout=2.0)
+    await wait_for(lambda: profile.holders == 0)
+
+
+async def test_enable_wait_ends_on_sigterm_and_force_disable(
+    daemon, registry: Registry, kamailio
+) -> None:
+    profile = await registry.create(registrar_settings(kamailio))
+    first = second = await spawn(daemon.address, "--json", "enable", "--wait", str(profile.id))
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            await read_json_until(first, "state", "registered")
+        first.send_signal(signal.SIGTERM)
+        assert_ok(await finish(first))
+        # a forcible disable ends a waiting enable with status 1
+        second = await spawn(daemon.address, "enable", "--wait", str(profile.id))
+        assert second.stdout is not None
+        async with asyncio.timeout(TIMEOUT):
+            while b"registered" not in await second.stdout.readline():
+                pass
+        assert_ok(await ctl(daemon.address, "force-disable", str(profile.id)))
+        result = await finish(second)
+    finally:
+        for proc in (first, second):
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert result.status == 1
+    assert "forcibly disabled" in result.out
+    assert result.err.splitlines()[-1] == (
+        f"sipprofilectl: profile {profile.id} was forcibly disabled; the hold is gone"
+    )
+
+
+async def test_enable_times_out_naming_the_state(daemon, registry: Registry) -> None:
+    # a registrar that never answers: a UDP port nobody reads
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        profile = await registry.create(
+            {"Aor": "sip:alice@example.com", "Registrar": {"Uri": f"sip:127.0.0.1:{port}"}}
+        )
+        result = await ctl(daemon.address, "enable", "--timeout", "0.5", str(profile.id))
+    assert result.status == 1
+    assert result.err == (
+        f"sipprofilectl: profile {profile.id} did not register within 0.5 s: "
+        "it is still registering\n"
+    )
+    await profile.reload()
+    assert profile.holders == 0
+
+
+async def test_enable_interrupted_before_settling(daemon, registry: Registry) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        profile = await registry.create(
+            {"Aor": "sip:alice@example.com", "Registrar": {"Uri": f"sip:127.0.0.1:{port}"}}
+        )
+        proc = await spawn(daemon.address, "--json", "enable", str(profile.id))
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                await read_json_until(proc, "state", "registering")
+            proc.send_signal(signal.SIGINT)
+            result = await finish(proc)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert result.status == 130
+    assert result.err == f"sipprofilectl: interrupted while profile {profile.id} was registering\n"
+    assert json.loads(result.out.splitlines()[-1])["event"] == "released"
+    await wait_for(lambda: profile.holders == 0)
+
+
+async def test_enable_wait_ends_when_the_daemon_leaves(
+    daemon, registry: Registry, kamailio
+) -> None:
+    profile = await registry.create(registrar_settings(kamailio))
+    proc = await spawn(daemon.address, "--json", "enable", "--wait", str(profile.id))
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            await read_json_until(proc, "state", "registered")
+        await daemon.daemon.close()
+        result = await finish(proc)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert result.status == 1
+    assert result.err.splitlines()[-1] == (
+        f"sipprofilectl: sipprofiled left the bus; the hold on profile {profile.id} is gone"
+    )
+    assert "Traceback" not in result.err
+
+
+async def test_enable_unknown_profile_is_one_line(daemon) -> None:
+    assert_one_line_error(await ctl(daemon.address, "enable", "999"))
+
+
+async def test_disable_from_another_process_is_not_enabled(daemon, registry: Registry) -> None:
+    profile = await registry.create({"Aor": "sip:ivan@example.com"})
+    await profile.enable()  # held, but by the test's own connection
+    result = await ctl(daemon.address, "disable", str(profile.id))
+    assert_one_line_error(result)
+    assert f"this client does not hold profile {profile.id} enabled" in result.err
+    assert "force-disable" in result.err
+    await profile.reload()
+    assert profile.holders == 1
+    help_text = await ctl(daemon.address, "disable", "--help")
+    assert "end when it exits" in " ".join(help_text.out.split())
+
+
+async def test_refresh(daemon, registry: Registry, kamailio) -> None:
+    always_on = await registry.create(registrar_settings(kamailio, AutoRegistration=True))
+    await wait_for(lambda: always_on.state == "registered")
+
+    def saved() -> int:
+        return kamailio.log_tail(10**6).count("save() ok for")
+
+    before = saved()
+    assert_ok(await ctl(daemon.address, "refresh", str(always_on.id)))
+    await wait_for(lambda: saved() > before)
+    when_needed = await registry.create({"Aor": "sip:judy@example.com"})
+    result = await ctl(daemon.address, "refresh", str(when_needed.id))
+    assert_one_line_error(result)
+    assert f"profile {when_needed.id} is not enabled by this client" in result.err
+
+
+async def test_force_disable_is_seen_by_monitor(daemon, registry: Registry, kamailio) -> None:
+    profile = await registry.create(registrar_settings(kamailio))
+    await profile.enable()
+    await wait_for(lambda: profile.state == "registered")
+    monitor = await spawn(daemon.address, "--json", "monitor")
+    assert monitor.stderr is not None
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            assert b"Monitoring" in await monitor.stderr.readline()
+            assert_ok(await ctl(daemon.address, "force-disable", str(profile.id)))
+            events = await read_json_until(monitor, "event", "forcibly-disabled")
+        assert events[-1]["id"] == profile.id
+        monitor.send_signal(signal.SIGINT)
+        assert (await finish(monitor)).status == 0
+    finally:
+        if monitor.returncode is None:
+            monitor.kill()
+            await monitor.wait()
+    assert not await profile.is_enabled()
+    await wait_for(lambda: profile.holders == 0)
+    await wait_for(lambda: kamailio.contacts_of("alice") == [], timeout=2.0)

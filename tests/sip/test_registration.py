@@ -274,3 +274,24 @@ def test_lost_flow_while_registered_registers_again() -> None:
     events = reg.transport_failed("connection closed", 50.0)
     [again] = sent(events)
     assert again.cseq == (3, "REGISTER")
+
+
+def test_rebind_resends_pending_with_new_via_and_reuses_an_unsent_cseq() -> None:
+    reg = machine(reliable=True)
+    [first] = sent(reg.register(0.0))
+    moved = config(reliable=True, via_sent_by="192.0.2.10:40000",
+                   contact="sip:3f2a9c1e7d5b4a60@192.0.2.10:40000;transport=tcp")  # fmt: skip
+    [again] = sent(reg.rebind(moved, 1.0, unsent=first.via[0].branch))
+    assert again.cseq == first.cseq  # the first never left: its number is free
+    assert again.call_id == first.call_id
+    assert "40000" in (again.headers.get("Via") or "")
+    [third] = sent(reg.rebind(moved, 2.0))  # this one did leave: a new number
+    assert third.cseq == (2, "REGISTER")
+
+
+def test_rebind_of_a_registered_binding_refreshes_through_the_new_flow() -> None:
+    reg = machine(reliable=True)
+    registered(reg)
+    [refresh] = sent(reg.rebind(config(reliable=True), 5.0))
+    assert refresh.cseq == (3, "REGISTER")
+    assert reg.state is State.REGISTERED
