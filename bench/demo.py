@@ -11,7 +11,6 @@ no arguments and cleans up after itself.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import shlex
 import shutil
@@ -23,7 +22,7 @@ from typing import Any
 
 from sipprofile.client import Registry
 
-from .harness import private_bus, start_daemon, stop_daemon, workdir
+from .harness import load_test_module, private_bus, start_daemon, stop_daemon, workdir
 
 CTL = [sys.executable, "-m", "sipprofile.client.cli"]
 
@@ -53,14 +52,8 @@ def run(address: str, *args: str, stdin: str | None = None, check: bool = True) 
 
 
 def _registrar_module() -> Any:
-    """The project's Kamailio helper (tests/kamailio/registrar.py), loaded by path."""
-    path = Path(__file__).resolve().parents[1] / "tests" / "kamailio" / "registrar.py"
-    spec = importlib.util.spec_from_file_location("demo_kamailio_registrar", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The project's Kamailio helper (tests/kamailio/registrar.py)."""
+    return load_test_module("kamailio/registrar")
 
 
 async def _state(registry: Registry, profile_id: int, *wanted: str) -> str:

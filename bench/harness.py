@@ -4,6 +4,7 @@ a daemon subprocess, and a raw D-Bus client that times replies without parsing t
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import socket
 import sqlite3
@@ -14,8 +15,8 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
@@ -25,50 +26,34 @@ from sipprofile.server.registry.model import ProfileSettings, ServerSettings
 from sipprofile.server.store import profiles as store
 from sipprofile.server.store.database import Database
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-  <limit name="max_message_size">268435456</limit>
-  <limit name="max_incoming_bytes">268435456</limit>
-  <limit name="max_outgoing_bytes">268435456</limit>
-  <limit name="max_replies_per_connection">50000</limit>
-</busconfig>
-"""
 
+def load_test_module(name: str) -> Any:
+    """A helper module from tests/ (private bus, Kamailio), loaded by path.
 
-@dataclass
-class Bus:
-    address: str
-    socket_path: str
-    process: subprocess.Popen[bytes]
+    The benchmarks and the demo start the same real peers as the tests do; the code
+    that starts them lives once, beside the tests.
+    """
+    full = f"sipprofile_tests_{name}"
+    if full in sys.modules:
+        return sys.modules[full]
+    path = Path(__file__).resolve().parents[1] / "tests" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(full, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[full] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @asynccontextmanager
-async def private_bus(workdir: Path) -> AsyncIterator[Bus]:
-    """A dbus-daemon of our own, stopped on exit."""
-    sock = workdir / "bus.sock"
-    conf = workdir / "bus.conf"
-    conf.write_text(BUS_CONFIG.format(socket=sock))
-    process = subprocess.Popen(
-        ["dbus-daemon", "--config-file", str(conf), "--nofork", "--print-address"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    address = process.stdout.readline().decode().strip()
+async def private_bus(workdir: Path) -> AsyncIterator[Any]:
+    """A dbus-daemon of our own (``address``, ``socket_path``), stopped on exit."""
+    bus = load_test_module("privatebus").start_bus(workdir, quiet=True)
     try:
-        yield Bus(address, str(sock), process)
+        yield bus
     finally:
-        process.terminate()
-        process.wait(timeout=5)
+        bus.stop()
 
 
 async def fill_database(path: Path, count: int) -> None:

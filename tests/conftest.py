@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -19,55 +18,19 @@ from pathlib import Path
 
 import pytest
 from kamailio.fixtures import kamailio, kamailio_factory, kamailio_tls  # noqa: F401
+from privatebus import PrivateBus, start_bus
 
 from sipprofile.proto.names import BUS_NAME
 from sipprofile.server.daemon import Daemon, Options
-
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-  <limit name="max_message_size">268435456</limit>
-  <limit name="max_incoming_bytes">268435456</limit>
-  <limit name="max_outgoing_bytes">268435456</limit>
-  <limit name="max_replies_per_connection">50000</limit>
-</busconfig>
-"""
-
-
-@dataclass
-class PrivateBus:
-    """A dbus-daemon of our own; ``address`` is what clients connect to."""
-
-    address: str
-    process: subprocess.Popen[bytes]
 
 
 @pytest.fixture(scope="session")
 def private_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBus]:
     if shutil.which("dbus-daemon") is None:
         pytest.fail("dbus-daemon is not installed: run `make test`, which installs it")
-    directory = tmp_path_factory.mktemp("bus")
-    socket = directory / "bus.sock"
-    config = directory / "bus.conf"
-    config.write_text(BUS_CONFIG.format(socket=socket))
-    process = subprocess.Popen(
-        ["dbus-daemon", "--config-file", str(config), "--nofork", "--print-address"],
-        stdout=subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    address = process.stdout.readline().decode().strip()
-    assert address.startswith("unix:"), address
-    yield PrivateBus(address, process)
-    process.terminate()
-    process.wait(timeout=5)
+    bus = start_bus(tmp_path_factory.mktemp("bus"))
+    yield bus
+    bus.stop()
 
 
 @pytest.fixture(scope="session")
