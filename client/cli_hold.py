@@ -155,7 +155,7 @@ class Tracker:
         due = self.grace_due
         if due is None or now < due:
             return [], None
-        return self._failure(*self.current.last_error)
+        return self._failure(*self.current.last_error, stale=True)
 
     def timed_out(self) -> Outcome:
         """The outcome once ``--timeout`` has passed without the profile settling."""
@@ -183,12 +183,16 @@ class Tracker:
         key = (snap.state, snap.expires, snap.contact)
         return self._print(key, Line(state=snap.state, details=details)), self._settled(0)
 
-    def _failure(self, error: str, message: str) -> tuple[list[Line], Outcome | None]:
+    def _failure(
+        self, error: str, message: str, *, stale: bool = False
+    ) -> tuple[list[Line], Outcome | None]:
         self._failing_since = None
         state = self.current.state
         if error or message:
             self._error = (error, message)
-        details: dict[str, object] = {"error": error, "message": message} if error else {}
+        details: dict[str, object] = {}
+        if error or message:
+            details = {"error": error, "message": message}
         if state not in _FAILING:
             return [Line(event="error", details=details)], None
         self._printed = (state, error, message)
@@ -198,6 +202,9 @@ class Tracker:
         text = f"profile {self.profile_id} failed to register" + (
             f": {reason}" if reason else " (the daemon gave no reason)"
         )
+        if stale:
+            # e.g. another client holds it failed: the daemon does not try again
+            text += " (an earlier attempt; the daemon made no new one)"
         return [Line(state=state, details=details)], self._settled(1, text)
 
     def _print(self, key: tuple[object, ...], line: Line) -> list[Line]:

@@ -91,10 +91,12 @@ class Engine:
 
         self._spawn(sequence())
 
-    def refresh(self, profile_id: int) -> None:
-        """REGISTER again now."""
-        session = self._sessions.get(profile_id)
-        if session is not None:
+    def refresh(self, profile: Profile) -> None:
+        """REGISTER again now; start over where none runs (force-disabled, failed)."""
+        session = self._sessions.get(profile.id)
+        if session is None or self.registry.status(profile.id).state == "failed":
+            self.restart(profile)
+        else:
             session.refresh()
 
     # -------------------------------------------------------------- life cycle

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from sipprofile.proto.names import Event
+from sipprofile.proto.schema import State
 from sipprofile.server.errors import InUse, NotEnabled, NotFound
 
 from .events import DomainEvent, ProfileChanged, ProfileCreated
@@ -35,8 +36,8 @@ class RegistrationEngine(Protocol):
     def stop(self, profile_id: int) -> None:
         """Deregister the profile and forget its registration (idempotent)."""
 
-    def refresh(self, profile_id: int) -> None:
-        """Register again now."""
+    def refresh(self, profile: Profile) -> None:
+        """Register again now (starting a registration if none runs)."""
 
     def restart(self, profile: Profile) -> None:
         """Deregister with the old settings and register with the new."""
@@ -69,10 +70,15 @@ class Sharing:
             if not self._wanted(profile):
                 if "AutoRegistration" in changed:
                     self.engine.stop(profile.id)
-            elif changed & REREGISTER_ON:
+            elif changed & REREGISTER_ON or self._failed(profile.id):
+                # new settings, or new credentials for a registration that failed
+                # (a password change shows as no property change at all)
                 self.engine.restart(profile)
             elif "AutoRegistration" in changed:
                 self.engine.start(profile)
+
+    def _failed(self, profile_id: int) -> bool:
+        return self.registry.status(profile_id).state == State.FAILED
 
     def _wanted(self, profile: Profile) -> bool:
         return profile.settings.auto_registration or self.holds.count(profile.id) > 0
@@ -104,6 +110,11 @@ class Sharing:
         except NotFound:
             self.holds.remove(profile_id, client)
             raise
+        if self.engine is not None and self._failed(profile_id):
+            # a new user of a failed profile asks for a new attempt
+            self.registry.set_status(profile_id, holders=self.holds.count(profile_id))
+            self.engine.restart(profile)
+            return
         self._apply(profile)
 
     async def delete(self, profile_id: int) -> None:
@@ -138,7 +149,7 @@ class Sharing:
         if not self.holds.holds(profile_id, client) and not profile.settings.auto_registration:
             raise NotEnabled(f"profile {profile_id} is not enabled by this client; enable it first")
         if self.engine is not None:
-            self.engine.refresh(profile_id)
+            self.engine.refresh(profile)
 
     async def force_disable(self, profile_id: int) -> None:
         """Drop every holder and tear the registration down, always-on or not."""

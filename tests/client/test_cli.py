@@ -338,7 +338,11 @@ def test_tracker_already_failed_reports_last_error_after_the_grace() -> None:
     assert tracker.tick(10.0 + FAILURE_GRACE / 2) == ([], None)
     lines, outcome = tracker.tick(10.0 + FAILURE_GRACE)
     assert lines == [Line(state="failed", details={"error": AUTH, "message": BAD})]
-    assert outcome is not None and outcome.status == 1
+    assert outcome == Outcome(
+        1,
+        f"profile 3 failed to register: {AUTH}: {BAD}"
+        " (an earlier attempt; the daemon made no new one)",
+    )
 
 
 def test_tracker_already_registered_settles_at_once() -> None:

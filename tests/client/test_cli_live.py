@@ -198,7 +198,10 @@ async def test_usage_errors_are_status_2(daemon) -> None:
 
 
 async def test_no_daemon_is_one_line(dbus_address: str) -> None:
-    assert_one_line_error(await ctl(dbus_address, "list"))
+    for command in ("list", "enable", "force-disable"):
+        assert_one_line_error(
+            await ctl(dbus_address, command, *(["1"] if command != "list" else []))
+        )
 
 
 async def test_monitor_prints_events_and_exits_0_on_sigint(daemon) -> None:
@@ -510,3 +513,37 @@ async def test_force_disable_is_seen_by_monitor(daemon, registry: Registry, kama
     assert not await profile.is_enabled()
     await wait_for(lambda: profile.holders == 0)
     await wait_for(lambda: kamailio.contacts_of("alice") == [], timeout=2.0)
+
+
+async def test_enable_of_a_profile_another_client_holds_failed(
+    daemon, registry: Registry, kamailio
+) -> None:
+    profile = await registry.create(registrar_settings(kamailio, password="wrong"))
+    await profile.enable()
+    await wait_for(lambda: profile.state == "failed")
+    result = await ctl(daemon.address, "enable", str(profile.id))
+    assert result.status == 1
+    [error] = result.err.splitlines()
+    assert f"profile {profile.id} failed to register: {AUTH_FAILED}: " in error
+    assert "enabled (holders 2)" in result.out
+    await wait_for(lambda: profile.holders == 1)  # ours is still there
+
+
+async def test_enable_reports_retrying_and_times_out(daemon, registry: Registry) -> None:
+    # a TCP port that refuses connections: TransportFailed, then retrying with backoff
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        uri = f"sip:127.0.0.1:{port};transport=tcp"
+        profile = await registry.create({"Aor": "sip:alice@example.com", "Registrar": {"Uri": uri}})
+        result = await ctl(daemon.address, "--json", "enable", "--timeout", "1", str(profile.id))
+    assert result.status == 1
+    lines = [json.loads(line) for line in result.out.splitlines()]
+    retrying = [line for line in lines if line.get("state") == "retrying"]
+    assert retrying and retrying[0]["error"] == "org.sipprofile.SipProfile1.Error.TransportFailed"
+    assert lines[-1]["event"] == "released"
+    [error] = result.err.splitlines()
+    assert error.startswith(
+        f"sipprofilectl: profile {profile.id} did not register within 1 s: it is still retrying"
+        " (last error: org.sipprofile.SipProfile1.Error.TransportFailed: "
+    )

@@ -210,3 +210,29 @@ async def test_shutdown_deregisters_within_four_seconds(daemon, kamailio) -> Non
     await daemon.daemon.close()
     assert loop.time() - started < 4.5
     assert kamailio.ul_dump() == []
+
+
+async def test_a_failed_registration_is_tried_again_with_a_new_password(daemon, kamailio) -> None:
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**settings(kamailio, password="wrong"))
+        await raw.profile(path, "Enable")
+        await wait_state(raw, path, "failed")
+        await raw.profile(
+            path,
+            "Update",
+            "a{sv}",
+            {"Registrar": Variant("a{sv}", {"Password": Variant("s", "alice-secret")})},
+        )
+        await wait_state(raw, path, "registered")
+        assert len(kamailio.contacts_of("alice")) == 1
+
+
+async def test_refresh_brings_back_a_force_disabled_always_on_profile(daemon, kamailio) -> None:
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**settings(kamailio), AutoRegistration=True)
+        await wait_state(raw, path, "registered")
+        await raw.profile(path, "ForceDisable")
+        await wait_state(raw, path, "unregistered")
+        await wait_for(lambda: kamailio.contacts_of("alice") == [])
+        await raw.profile(path, "Refresh")
+        await wait_state(raw, path, "registered")
