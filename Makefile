@@ -29,6 +29,7 @@ demo: setup
 
 bench: setup
 	$(PY) -m bench.run
+	$(PY) -m bench.registrations
 
 clean:
 	rm -rf build .venv *.egg-info

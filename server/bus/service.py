@@ -14,7 +14,7 @@ import contextlib
 import ctypes
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Final
 
 from dbus_fast import Message, MessageFlag, MessageType, Variant
 from dbus_fast.aio import MessageBus
@@ -22,18 +22,8 @@ from dbus_fast.aio import MessageBus
 from sipprofile.proto import names
 from sipprofile.proto.schema import SETTINGS, STATUS
 from sipprofile.server.errors import DomainError, ReadOnly
-from sipprofile.server.registry.events import (
-    DomainEvent,
-    ProfileChanged,
-    ProfileCreated,
-    ProfileDestroyed,
-    ProfileErrorRaised,
-    ProfileEventRaised,
-    StatusChanged,
-)
 from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.registry.sharing import Sharing
-from sipprofile.server.store import profiles as store
 
 from . import errors as bus_errors
 from .introspection import (
@@ -45,11 +35,10 @@ from .introspection import (
     registry_spec,
 )
 from .managed_objects import (
-    encode_settings,
-    interfaces_added_body,
     managed_objects_body,
 )
-from .values import profile_properties, status_properties, unwrap, unwrap_dict
+from .signals import Announcer
+from .values import profile_properties, unwrap, unwrap_dict
 from .wire import Premarshalled
 
 _log = logging.getLogger(__name__)
@@ -144,7 +133,7 @@ class BusService:
     async def start(self) -> None:
         """Begin answering calls, forwarding domain events and watching clients leave."""
         self.bus.add_message_handler(self._on_message)
-        self.registry.subscribe(self._on_domain_event)
+        self.registry.subscribe(Announcer(self.bus, self.registry))
         # Holds die with their client: hear about every unique name that goes away.
         await self.bus.call(
             Message(
@@ -345,9 +334,6 @@ class BusService:
             self.registry.type_class(profile.settings.type),
         )
 
-    def _status_properties(self, profile_id: int) -> dict[str, Variant]:
-        return status_properties(self.registry.status(profile_id))
-
     @staticmethod
     def _check_interface(name: str) -> None:
         if name not in ("", names.PROFILE_INTERFACE):
@@ -407,87 +393,3 @@ class BusService:
 
     async def _profile_introspect(self, msg: Message, _: int) -> Message:
         return Message.new_method_return(msg, "s", [profile_node()])
-
-    # ----------------------------------------------------------------- signals
-
-    def _signal(self, path: str, interface: str, member: str, sig: str, body: list[Any]) -> None:
-        self.bus.send(Message.new_signal(path, interface, member, sig, body))
-
-    def _profile_event(self, profile_id: int, event: str) -> None:
-        self._signal(
-            names.REGISTRY_PATH,
-            names.REGISTRY_INTERFACE,
-            "ProfileEvent",
-            "ts",
-            [profile_id, event],
-        )
-
-    def _on_domain_event(self, event: DomainEvent) -> None:
-        if isinstance(event, ProfileCreated):
-            profile = event.profile
-            wire = event.wire or encode_settings(store.settings_row(profile.settings))
-            body = interfaces_added_body(
-                profile.id,
-                wire,
-                self.registry.status(profile.id),
-                self.registry.type_class(profile.settings.type),
-            )
-            self.bus.send(
-                Premarshalled.signal(
-                    names.REGISTRY_PATH,
-                    names.OBJECT_MANAGER_INTERFACE,
-                    "InterfacesAdded",
-                    "oa{sa{sv}}",
-                    body,
-                )
-            )
-            self._profile_event(profile.id, names.Event.CREATED)
-        elif isinstance(event, ProfileChanged):
-            profile = event.profile
-            if event.properties:
-                props = profile_properties(
-                    profile,
-                    self.registry.status(profile.id),
-                    self.registry.type_class(profile.settings.type),
-                )
-                changed = {name: props[name] for name in event.properties}
-                self._signal(
-                    names.profile_path(profile.id),
-                    names.PROPERTIES_INTERFACE,
-                    "PropertiesChanged",
-                    "sa{sv}as",
-                    [names.PROFILE_INTERFACE, changed, []],
-                )
-            self._profile_event(profile.id, names.Event.UPDATED)
-        elif isinstance(event, StatusChanged):
-            props = self._status_properties(event.profile_id)
-            changed = {name: props[name] for name in event.properties}
-            self._signal(
-                names.profile_path(event.profile_id),
-                names.PROPERTIES_INTERFACE,
-                "PropertiesChanged",
-                "sa{sv}as",
-                [names.PROFILE_INTERFACE, changed, []],
-            )
-        elif isinstance(event, ProfileEventRaised):
-            self._profile_event(event.profile_id, event.event)
-        elif isinstance(event, ProfileErrorRaised):
-            self._signal(
-                names.REGISTRY_PATH,
-                names.REGISTRY_INTERFACE,
-                "ProfileError",
-                "tss",
-                [event.profile_id, event.error, event.message],
-            )
-        elif isinstance(event, ProfileDestroyed):
-            self._signal(
-                names.REGISTRY_PATH,
-                names.OBJECT_MANAGER_INTERFACE,
-                "InterfacesRemoved",
-                "oas",
-                [
-                    names.profile_path(event.profile_id),
-                    [names.PROFILE_INTERFACE, *STANDARD_INTERFACE_NAMES],
-                ],
-            )
-            self._profile_event(event.profile_id, names.Event.DESTROYED)
