@@ -24,6 +24,7 @@ from sipprofile.proto.schema import SETTINGS, STATUS
 from sipprofile.server.errors import DomainError, ReadOnly
 from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.registry.sharing import Sharing
+from sipprofile.server.tasks import TaskSet
 
 from . import errors as bus_errors
 from .introspection import (
@@ -84,7 +85,7 @@ class BusService:
         self.bus = bus
         self.registry = registry
         self.sharing = sharing
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("a bus call")
         reg = names.REGISTRY_INTERFACE
         prof = names.PROFILE_INTERFACE
         props = names.PROPERTIES_INTERFACE
@@ -152,8 +153,7 @@ class BusService:
     async def drain(self) -> None:
         """Stop taking calls and let the ones under way finish (graceful shutdown)."""
         self.bus.remove_message_handler(self._on_message)
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=5)
+        await self._tasks.wait(grace=5)
 
     def _on_message(self, msg: Message) -> bool | None:
         if msg.message_type is MessageType.SIGNAL:
@@ -166,9 +166,7 @@ class BusService:
             return None
         if msg.interface == names.PEER_INTERFACE:
             return None  # dbus-fast answers Ping and GetMachineId itself
-        task = asyncio.get_running_loop().create_task(self._answer(msg))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._answer(msg))
         return True
 
     def _on_signal(self, msg: Message) -> None:
@@ -179,18 +177,7 @@ class BusService:
             and msg.body[0].startswith(":")
             and not msg.body[2]
         ):
-            self._spawn(self.sharing.release_client(msg.body[0]))
-
-    def _spawn(self, work: Awaitable[None]) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except Exception:
-                _log.exception("background work failed")
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self.sharing.release_client(msg.body[0]))
 
     async def _answer(self, msg: Message) -> None:
         try:

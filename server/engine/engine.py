@@ -16,6 +16,7 @@ from typing import Any
 
 from sipprofile.server.registry.model import PROXY, REGISTRAR, Profile
 from sipprofile.server.registry.service import ProfileRegistry
+from sipprofile.server.tasks import TaskSet
 from sipprofile.server.transport.flows import Flows
 
 from .session import Session, StatusSink
@@ -34,7 +35,7 @@ class Engine:
         self.registry = registry
         self.flows = Flows()
         self._sessions: dict[int, Session] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("a registration task")
         self._sink = StatusSink(
             set_status=registry.set_status,
             raise_event=registry.raise_event,
@@ -42,15 +43,7 @@ class Engine:
         )
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        async def guarded() -> None:
-            try:
-                await work
-            except Exception:
-                _log.exception("registration task failed")
-
-        task = asyncio.get_running_loop().create_task(guarded())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(work)
 
     # -------------------------------------------------------------- RegistrationEngine
 
@@ -115,6 +108,5 @@ class Engine:
             await asyncio.wait(
                 [asyncio.ensure_future(s.stop(grace)) for s in sessions], timeout=grace + 0.5
             )
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         self.flows.close()
