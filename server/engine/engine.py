@@ -35,6 +35,9 @@ class Engine:
         self.registry = registry
         self.flows = Flows()
         self._sessions: dict[int, Session] = {}
+        #: The newest settings waiting for a restart, and the restart under way.
+        self._latest: dict[int, Profile] = {}
+        self._transitions: dict[int, asyncio.Task[Any]] = {}
         self._tasks = TaskSet("a registration task")
         self._sink = StatusSink(
             set_status=registry.set_status,
@@ -54,16 +57,23 @@ class Engine:
         self._spawn(self._start(profile))
 
     async def _start(self, profile: Profile) -> None:
+        session = await self._make(profile)
+        if session is not None:
+            await session.start()
+
+    async def _make(self, profile: Profile) -> Session | None:
+        """A new session for ``profile`` (None if one appeared meanwhile)."""
         password = await self.registry.password(profile.id, REGISTRAR)
         proxy_password = await self.registry.password(profile.id, PROXY)
         if profile.id in self._sessions:
-            return
+            return None
         session = Session(profile, password, proxy_password, self.flows, self._sink)
         self._sessions[profile.id] = session
-        await session.start()
+        return session
 
     def stop(self, profile_id: int) -> None:
         """Deregister the profile and forget its session."""
+        self._latest.pop(profile_id, None)
         session = self._sessions.pop(profile_id, None)
         if session is not None:
             self._spawn(session.stop())
@@ -72,17 +82,41 @@ class Engine:
         """Deregister with the old settings, then register with the new ones.
 
         In that order: an un-REGISTER arriving after the new REGISTER would remove
-        the fresh binding (same Contact).
+        the fresh binding (same Contact). Changes that arrive while one restart is
+        under way are queued; only the latest is applied.
         """
-        old = self._sessions.pop(profile.id, None)
+        self._latest[profile.id] = profile
+        running = self._transitions.get(profile.id)
+        if running is None or running.done():
+            self._transitions[profile.id] = self._tasks.spawn(self._settle(profile.id))
 
-        async def sequence() -> None:
+    async def _settle(self, profile_id: int) -> None:
+        while (profile := self._latest.pop(profile_id, None)) is not None:
+            old = self._sessions.pop(profile_id, None)
             if old is not None:
                 await old.stop()
-            if profile.id not in self._sessions:
-                await self._start(profile)
+            session = await self._make(profile)
+            if session is not None:
+                self._spawn(session.start())
 
-        self._spawn(sequence())
+    def update_contact(self, profile: Profile) -> None:
+        """New Contact parameters: the binding is updated by a new REGISTER, in place."""
+        session = self._sessions.get(profile.id)
+        if session is not None:
+            session.update(profile)
+
+    def update_credentials(self, profile: Profile) -> None:
+        """New user name, realm or password: kept for the next challenge."""
+        session = self._sessions.get(profile.id)
+        if session is None:
+            return
+
+        async def load() -> None:
+            password = await self.registry.password(profile.id, REGISTRAR)
+            proxy_password = await self.registry.password(profile.id, PROXY)
+            session.set_credentials(profile, password, proxy_password)
+
+        self._spawn(load())
 
     def refresh(self, profile: Profile) -> None:
         """REGISTER again now; start over where none runs (force-disabled, failed)."""

@@ -193,6 +193,23 @@ class Session:
             return False
         return True
 
+    def update(self, profile: Profile) -> None:
+        """Same binding, new Contact parameters: one REGISTER updates it in place."""
+        self.profile = profile
+        if self._machine is not None and self._flow is not None:
+            config = self._config(self._flow, self._hop)
+            self._feed(self._machine.update(config, self._loop.time()))
+
+    def set_credentials(
+        self, profile: Profile, password: str | None, proxy_password: str | None
+    ) -> None:
+        """New credentials, used from the next challenge on; the binding stays."""
+        self.profile = profile
+        self._passwords = (password, proxy_password)
+        if self._machine is not None and self._flow is not None:
+            config = self._config(self._flow, self._hop)
+            self._machine.set_credentials(config.credentials, config.proxy_credentials)
+
     def refresh(self) -> None:
         """Register again now (Refresh, or the network came back)."""
         if self._machine is not None:

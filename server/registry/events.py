@@ -33,6 +33,8 @@ class ProfileChanged:
 
     profile: Profile
     properties: tuple[str, ...]
+    #: The profile before the change (None for a default flag moved by another call).
+    previous: Profile | None = None
 
 
 @dataclass(frozen=True, slots=True)

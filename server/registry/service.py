@@ -214,7 +214,9 @@ class ProfileRegistry:
     async def update(self, profile_id: int, raw: Mapping[str, Typed]) -> tuple[str, ...]:
         """Validate and store changes; returns the properties whose value changed."""
 
-        def job(conn: sqlite3.Connection) -> tuple[Profile | None, tuple[str, ...], Profile | None]:
+        def job(
+            conn: sqlite3.Connection,
+        ) -> tuple[Profile | None, tuple[str, ...], Profile | None, Profile | None]:
             current = _get(conn, profile_id)
             changes = validate_changes(raw, current=current.settings)
             settings = replace(current.settings, **changes.settings)
@@ -227,7 +229,7 @@ class ProfileRegistry:
                 if getattr(settings, f) != getattr(current.settings, f)
             )
             if not changed and store.passwords_equal(conn, profile_id, changes.passwords):
-                return None, (), None
+                return None, (), None, None
             old_default = store.default_id(conn) if "Default" in changed else None
             if old_default is not None:
                 store.set_default(conn, None)
@@ -235,11 +237,11 @@ class ProfileRegistry:
             store.set_passwords(conn, profile_id, changes.passwords)
             self._touch(conn, old_default)
             demoted = store.get(conn, old_default) if old_default is not None else None
-            return replace(current, settings=settings), changed, demoted
+            return replace(current, settings=settings), changed, demoted, current
 
-        profile, changed, demoted = await self.db.write(job)
+        profile, changed, demoted, previous = await self.db.write(job)
         if profile is not None:
-            self._emit(ProfileChanged(profile, changed))
+            self._emit(ProfileChanged(profile, changed, previous))
         if demoted is not None:
             self._emit(ProfileChanged(demoted, ("Default",)))
         return changed

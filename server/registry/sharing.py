@@ -27,6 +27,28 @@ REREGISTER_ON = frozenset(
 )  # fmt: skip
 
 
+def change_kind(previous: Profile | None, profile: Profile, changed: set[str]) -> str:
+    """What an update means for a live registration (Symbian's rules).
+
+    ``"reregister"``: deregister with the old values, register with the new;
+    ``"contact"``: only Contact parameters, one REGISTER updates the binding;
+    ``"credentials"``: user name, realm or password, kept for the next challenge;
+    ``""``: nothing the registration uses (name, default, always-on).
+    """
+    if previous is None:
+        return "reregister" if changed & REREGISTER_ON else ""
+    old, new = previous.settings, profile.settings
+    if changed & (REREGISTER_ON - {"Registrar", "OutboundProxy", "ContactParams"}) or (
+        old.registrar.uri != new.registrar.uri or old.outbound_proxy.uri != new.outbound_proxy.uri
+    ):
+        return "reregister"
+    if "ContactParams" in changed:
+        return "contact"
+    if changed & {"Registrar", "OutboundProxy"} or not changed:
+        return "credentials"
+    return ""
+
+
 class RegistrationEngine(Protocol):
     """What sharing asks of the registration engine (the SIP side)."""
 
@@ -41,6 +63,12 @@ class RegistrationEngine(Protocol):
 
     def restart(self, profile: Profile) -> None:
         """Deregister with the old settings and register with the new."""
+
+    def update_contact(self, profile: Profile) -> None:
+        """Send the new Contact parameters in a REGISTER."""
+
+    def update_credentials(self, profile: Profile) -> None:
+        """Use new credentials from the next challenge on."""
 
 
 class Sharing:
@@ -67,13 +95,18 @@ class Sharing:
         elif isinstance(event, ProfileChanged) and event.profile.id not in self._deleting:
             profile = event.profile
             changed = set(event.properties)
+            kind = change_kind(event.previous, profile, changed)
             if not self._wanted(profile):
                 if "AutoRegistration" in changed:
                     self.engine.stop(profile.id)
-            elif changed & REREGISTER_ON or self._failed(profile.id):
-                # new settings, or new credentials for a registration that failed
-                # (a password change shows as no property change at all)
+            elif self._failed(profile.id) or kind == "reregister":
+                # new settings, or anything new for a registration that failed (a
+                # password change shows as no property change at all)
                 self.engine.restart(profile)
+            elif kind == "contact":
+                self.engine.update_contact(profile)
+            elif kind == "credentials":
+                self.engine.update_credentials(profile)
             elif "AutoRegistration" in changed:
                 self.engine.start(profile)
 

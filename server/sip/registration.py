@@ -131,6 +131,7 @@ class Registration:
         self._backoff = _Backoff()
         self._want_registered = False
         kwargs = {"cnonce_factory": cnonce_factory} if cnonce_factory else {}
+        self._digest_kwargs = kwargs
         self._auth = DigestSession(config.credentials, **kwargs) if config.credentials else None
         self._proxy_auth = (
             DigestSession(config.proxy_credentials, **kwargs) if config.proxy_credentials else None
@@ -165,6 +166,18 @@ class Registration:
         if self.state is State.REGISTERED and self._pending is None:
             return self._send(now, deregister=False)
         return []
+
+    def set_credentials(
+        self, credentials: Credentials | None, proxy_credentials: Credentials | None
+    ) -> None:
+        """New credentials: kept registrations stay, the next challenge gets these."""
+        self.config = replace(
+            self.config, credentials=credentials, proxy_credentials=proxy_credentials
+        )
+        self._auth = DigestSession(credentials, **self._digest_kwargs) if credentials else None
+        self._proxy_auth = (
+            DigestSession(proxy_credentials, **self._digest_kwargs) if proxy_credentials else None
+        )
 
     def rebind(
         self, config: RegistrationConfig, now: float, *, unsent: str | None = None

@@ -236,3 +236,37 @@ async def test_refresh_brings_back_a_force_disabled_always_on_profile(daemon, ka
         await wait_for(lambda: kamailio.contacts_of("alice") == [])
         await raw.profile(path, "Refresh")
         await wait_state(raw, path, "registered")
+
+
+async def test_updates_keep_update_or_renew_the_registration(daemon, kamailio) -> None:
+    """Symbian's rules: name and credentials keep the binding, Contact parameters
+    update it in place (same Call-ID, next CSeq), anything else registers anew."""
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**settings(kamailio))
+        await raw.profile(path, "Enable")
+        await wait_state(raw, path, "registered")
+        [first] = kamailio.contacts_of("alice")
+
+        async def update(**changes) -> None:
+            await raw.profile(path, "Update", "a{sv}", changes)
+            await asyncio.sleep(0.4)
+
+        await update(ProviderName=Variant("s", "Renamed"))
+        await update(Registrar=Variant("a{sv}", {"Realm": Variant("s", kamailio.domain)}))
+        [same] = kamailio.contacts_of("alice")
+        assert (same.call_id, same.cseq) == (first.call_id, first.cseq)
+
+        await update(ContactParams=Variant("a{ss}", {"+sip.app": '"demo"'}))
+        await wait_state(raw, path, "registered")
+        [in_place] = kamailio.contacts_of("alice")
+        assert in_place.call_id == first.call_id
+        # one REGISTER, or two when the registrar challenges it again
+        assert first.cseq < in_place.cseq <= first.cseq + 2
+
+        await update(Headers=Variant("as", ["X-Device: kitchen"]))
+        await wait_state(raw, path, "registered")
+        await wait_for(
+            lambda: [b.call_id for b in kamailio.contacts_of("alice")] not in ([], [first.call_id])
+        )
+        [renewed] = kamailio.contacts_of("alice")
+        assert renewed.call_id != first.call_id
