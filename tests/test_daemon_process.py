@@ -105,6 +105,8 @@ async def test_sigkill_keeps_every_acknowledged_profile(
     async with raw_bus_address(daemon_process) as raw:
         workers = [asyncio.ensure_future(creator(raw, w)) for w in range(4)]
         while len(acknowledged) < 200:
+            failed = [w for w in workers if w.done()]
+            assert not failed, failed[0].exception()  # a creator died: say why, don't wait
             await asyncio.sleep(0.01)
         daemon_process.process.kill()
         await daemon_process.process.wait()
