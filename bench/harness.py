@@ -85,17 +85,11 @@ async def disconnect(bus: MessageBus) -> None:
 
 
 def daemon_command(address: str, database: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "sipprofile.server",
-        "--address",
-        address,
-        "--database",
-        str(database),
-        "--log-level",
-        "warning",
-    ]
+    """sipprofiled as the tests run it, quieter."""
+    command: list[str] = load_test_module("privatebus").daemon_command(
+        address, database, "--log-level", "warning"
+    )
+    return command
 
 
 async def start_daemon(address: str, database: Path) -> tuple[subprocess.Popen[bytes], float]:

@@ -11,14 +11,13 @@ import asyncio
 import os
 import shutil
 import signal
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from kamailio.fixtures import kamailio, kamailio_factory, kamailio_tls  # noqa: F401
-from privatebus import PrivateBus, start_bus
+from privatebus import PrivateBus, daemon_command, start_bus
 
 from sipprofile.proto.names import BUS_NAME
 from sipprofile.server.daemon import Daemon, Options
@@ -68,20 +67,6 @@ async def registry(daemon: RunningDaemon) -> AsyncIterator[object]:
         yield client
     finally:
         await client.aclose()
-
-
-def daemon_command(address: str, db_path: Path, *extra: str) -> list[str]:
-    """The real ``sipprofiled`` entry point, as a subprocess would run it."""
-    return [
-        sys.executable,
-        "-m",
-        "sipprofile.server",
-        "--address",
-        address,
-        "--database",
-        str(db_path),
-        *extra,
-    ]
 
 
 async def wait_for_name(address: str, timeout: float = 10.0) -> None:

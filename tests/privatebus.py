@@ -8,6 +8,7 @@ the daemon, not against the bus configuration.
 from __future__ import annotations
 
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,3 +60,11 @@ def start_bus(directory: Path, *, quiet: bool = False) -> PrivateBus:
         process.kill()
         raise RuntimeError(f"dbus-daemon did not start (it printed {address!r})")
     return PrivateBus(address, str(socket), process)
+
+
+def daemon_command(address: str, database: Path, *extra: str) -> list[str]:
+    """The real ``sipprofiled`` entry point on ``address``, as a subprocess runs it."""
+    return [
+        sys.executable, "-m", "sipprofile.server",
+        "--address", address, "--database", str(database), *extra,
+    ]  # fmt: skip

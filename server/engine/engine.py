@@ -14,6 +14,7 @@ import random
 from collections.abc import Coroutine
 from typing import Any
 
+from sipprofile.proto.schema import State
 from sipprofile.server.registry.model import PROXY, REGISTRAR, Profile
 from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.tasks import TaskSet
@@ -121,7 +122,7 @@ class Engine:
     def refresh(self, profile: Profile) -> None:
         """REGISTER again now; start over where none runs (force-disabled, failed)."""
         session = self._sessions.get(profile.id)
-        if session is None or self.registry.status(profile.id).state == "failed":
+        if session is None or self.registry.status(profile.id).state == State.FAILED:
             self.restart(profile)
         else:
             session.refresh()
