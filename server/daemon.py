@@ -19,7 +19,7 @@ from pathlib import Path
 from dbus_fast import BusType, DBusError, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
 
-from sipprofile.proto.busfix import harden
+from sipprofile.proto.busfix import drain, harden
 from sipprofile.proto.names import BUS_NAME
 
 from .bus.managed_objects import WIRE_FORMAT, encode_settings
@@ -178,6 +178,9 @@ class Daemon:
             await self.engine.shutdown()
             self.engine = None
         if self.bus is not None:
+            # signals of the last changes (deregistrations) may still be held for the
+            # end of the loop turn, or queued behind a full socket: send them first
+            await drain(self.bus)
             self.bus.disconnect()
             self.bus = None
         if self.db is not None:

@@ -8,11 +8,19 @@ The password never has a way out: server dictionaries are built from
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Final
 
 from dbus_fast import Variant
 
-from sipprofile.server.registry.model import Profile, ProfileStatus, ServerSettings, Typed
+from sipprofile.proto.schema import STATUS
+from sipprofile.server.registry.model import (
+    STATUS_PROPERTY,
+    Profile,
+    ProfileStatus,
+    ServerSettings,
+    Typed,
+)
 
 
 def unwrap(variant: Variant) -> Typed:
@@ -78,3 +86,27 @@ def status_properties(status: ProfileStatus) -> dict[str, Variant]:
         "Expires": Variant("u", status.expires),
         "LastError": Variant("(ss)", list(status.last_error)),
     }
+
+
+#: Status property name -> (ProfileStatus field, D-Bus signature).
+STATUS_FIELDS: Final = {name: (field, STATUS[name]) for field, name in STATUS_PROPERTY.items()}
+
+
+def status_changes(
+    before: ProfileStatus, after: ProfileStatus, names: Iterable[str]
+) -> list[tuple[str, str, Any]]:
+    """(name, signature, value) of each of ``names`` whose value differs.
+
+    For ``PropertiesChanged`` written by ``wire.properties_changed_body``: only what
+    changed is encoded, with no ``Variant`` objects in between. ``names`` are those
+    the merged events reported; a value that changed and changed back within one
+    merged announcement is not listed, as the contract says PropertiesChanged lists
+    exactly the properties whose value changed.
+    """
+    out = []
+    for name in names:
+        field, sig = STATUS_FIELDS[name]
+        value = getattr(after, field)
+        if value != getattr(before, field):
+            out.append((name, sig, value))
+    return out

@@ -8,11 +8,18 @@ that decode its output with dbus-fast and compare with the variant-built reply.
 
 Alignment is relative to the start of the body, which the header pads to 8, so a
 segment that begins at an 8-aligned offset can be prepared once and copied.
+
+Signals sent many times a second (``PropertiesChanged`` of live status, ``ProfileEvent``)
+are written whole, header included, by ``signal_bytes``: only the path, the serial and
+the body change from one to the next, so the rest of the header is prepared once per
+(interface, member, signature). Measured against dbus-fast's compiled marshaller, a
+status ``PropertiesChanged`` costs about half as much this way (``bench.signals``).
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any, Final
 
@@ -207,3 +214,164 @@ class Premarshalled(Message):
         w.align(8)
         w.buf += self.raw_body
         return w.buf
+
+
+#: Byte order, SIGNAL, no flags, protocol 1; body length; serial; header fields length.
+_SIGNAL_HEAD: Final = struct.Struct("<4sIII")
+_SIGNAL_START: Final = b"l\x04\x00\x01"
+#: Header field PATH (1) with signature "o", up to its string's length.
+_PATH_FIELD: Final = b"\x01\x01o\x00"
+
+
+@lru_cache(maxsize=64)
+def _fields_after_path(interface: str, member: str, signature: str) -> bytes:
+    """Header fields INTERFACE, MEMBER and SIGNATURE, starting 8-aligned, unpadded."""
+    w = Writer()
+    for code, sig, value in ((2, "s", interface), (3, "s", member), (8, "g", signature)):
+        w.align(8)
+        w.buf.append(code)
+        w.signature(sig)
+        w.value(sig, value)
+    return bytes(w.buf)
+
+
+def signal_bytes(
+    serial: int, path: str, interface: str, member: str, signature: str, body: bytes | bytearray
+) -> bytearray:
+    """A whole broadcast signal on the wire, ready to be written to the bus socket."""
+    encoded = path.encode()
+    tail = _fields_after_path(interface, member, signature)
+    # PATH first: it starts at offset 16 (8-aligned) and ends padded to 8, so the
+    # prepared fields after it keep their alignment.
+    path_len = 8 + len(encoded) + 1
+    path_len += -path_len % 8
+    out = bytearray(_SIGNAL_HEAD.pack(_SIGNAL_START, len(body), serial, path_len + len(tail)))
+    out += _PATH_FIELD
+    out += _U32.pack(len(encoded))
+    out += encoded
+    out += b"\0"
+    out += _ZEROS[-(len(encoded) + 1) % 8]
+    out += tail
+    out += _ZEROS[-len(tail) % 8]
+    out += body
+    return out
+
+
+@lru_cache(maxsize=16)
+def _interface_head(interface: str) -> bytes:
+    """``s`` of the interface name, then padding for the ``a{sv}`` length after it."""
+    w = Writer()
+    w.string(interface)
+    w.align(4)
+    return bytes(w.buf)
+
+
+def _put_string(buf: bytearray, value: str) -> None:
+    # Status strings come from the network (reason phrases, Contact URIs); one NUL
+    # would make dbus-daemon drop the daemon's whole connection as dbus-fast's own
+    # check is bypassed here, so refuse it like dbus-fast does.
+    if "\0" in value:
+        raise ValueError(f"a D-Bus string cannot hold a NUL character: {value!r}")
+    data = value.encode()
+    buf += _ZEROS[-len(buf) % 4]
+    buf += _U32.pack(len(data))
+    buf += data
+    buf += b"\0"
+
+
+def _put_u32(buf: bytearray, value: int) -> None:
+    buf += _ZEROS[-len(buf) % 4]
+    buf += _U32.pack(int(value))
+
+
+def _put_u64(buf: bytearray, value: int) -> None:
+    buf += _ZEROS[-len(buf) % 8]
+    buf += _U64.pack(value)
+
+
+def _put_strings(buf: bytearray, value: Iterable[str]) -> None:
+    buf += _ZEROS[-len(buf) % 4]
+    at = len(buf)
+    buf += b"\0\0\0\0"
+    for item in value:
+        _put_string(buf, item)
+    _U32.pack_into(buf, at, len(buf) - at - 4)
+
+
+def _put_pair(buf: bytearray, value: tuple[str, str] | list[str]) -> None:
+    buf += _ZEROS[-len(buf) % 8]
+    _put_string(buf, value[0])
+    _put_string(buf, value[1])
+
+
+#: Direct encoders for the types of live status, one dictionary look-up instead of
+#: ``Writer.value``'s chain of comparisons; each aligns for itself.
+_PUT: Final[dict[str, Callable[[bytearray, Any], None]]] = {
+    "s": _put_string,
+    "o": _put_string,
+    "b": _put_u32,
+    "u": _put_u32,
+    "t": _put_u64,
+    "as": _put_strings,
+    "(ss)": _put_pair,
+}
+
+
+def properties_changed_body(interface: str, entries: Iterable[tuple[str, str, Any]]) -> bytearray:
+    """The ``sa{sv}as`` body of ``PropertiesChanged``.
+
+    ``entries`` are (name, signature, value) of the changed properties; no property
+    is listed as invalidated.
+    """
+    w = Writer()
+    buf = w.buf
+    buf += _interface_head(interface)
+    mark = len(buf)
+    buf += b"\0\0\0\0"
+    buf += _ZEROS[-len(buf) % 8]
+    start = len(buf)
+    for key, sig, value in entries:
+        put = _PUT.get(sig)
+        if put is None:
+            w.entry(key, sig, value)
+            continue
+        buf += _ZEROS[-len(buf) % 8]
+        buf += prefix(key, sig)
+        put(buf, value)
+    _U32.pack_into(buf, mark, len(buf) - start)
+    buf += _ZEROS[-len(buf) % 4]
+    buf += b"\0\0\0\0"
+    return buf
+
+
+def event_body(profile_id: int, *texts: str) -> bytearray:
+    """The ``ts`` / ``tss`` body of ``ProfileEvent`` and ``ProfileError``."""
+    buf = bytearray(_U64.pack(profile_id))
+    for text in texts:
+        _put_string(buf, text)
+    return buf
+
+
+class Prewritten(Message):
+    """Messages already written whole by ``signal_bytes``, sent as one.
+
+    Several signals of one loop turn go to the bus socket in one write this way. The
+    serials are inside the bytes; ``serial`` is set to the last of them only so that
+    ``MessageBus.send`` does not take another.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytearray, last_serial: int) -> None:
+        super().__init__(
+            path="/",
+            interface="org.sipprofile.Prewritten",
+            member="Prewritten",
+            message_type=MessageType.SIGNAL,
+            serial=last_serial,
+            validate=False,
+        )
+        self.data = data
+
+    def _marshall(self, negotiate_unix_fd: bool) -> bytearray:
+        return self.data

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from sipprofile.proto.names import ERROR_PREFIX, Event
 from sipprofile.proto.schema import State
 from sipprofile.server.registry.model import Profile
-from sipprofile.server.sip.digest import Credentials
 from sipprofile.server.sip.message import Response
 from sipprofile.server.sip.registration import (
     BACKOFF_BASE,
@@ -36,12 +35,19 @@ from sipprofile.server.sip.registration_events import (
 )
 from sipprofile.server.sip.registration_events import Event as RegEvent
 from sipprofile.server.sip.uri import SipUri, parse_uri, uri_equivalent
-from sipprofile.server.transport.flows import Flow, Flows, Target
-from sipprofile.server.transport.resolve import ResolveError, TlsPolicy, resolve
+from sipprofile.server.transport.flow import Flow, Target
+from sipprofile.server.transport.flows import Flows
+from sipprofile.server.transport.resolve import ResolveError, resolve
+
+from .profile_config import (
+    extension_int,
+    next_hop_uri,
+    printable,
+    registration_config,
+    tls_policy,
+)
 
 _log = logging.getLogger(__name__)
-
-USER_AGENT = "sipprofiled/0.1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,33 +57,6 @@ class StatusSink:
     set_status: Callable[..., None]
     raise_event: Callable[[int, str], None]
     raise_error: Callable[[int, str, str], None]
-
-
-def _next_hop_uri(profile: Profile) -> SipUri:
-    settings = profile.settings
-    if settings.outbound_proxy.uri:
-        return parse_uri(settings.outbound_proxy.uri)
-    if settings.registrar.uri:
-        return parse_uri(settings.registrar.uri)
-    aor = parse_uri(settings.aor)  # RFC 3261 §10.2.6: the domain of the AOR
-    return SipUri(aor.scheme, None, None, aor.host, aor.port)
-
-
-def _extension_int(profile: Profile, key: str, default: float) -> float:
-    value = profile.settings.extensions.get(key)
-    if value and value[0] in ("u", "i", "x", "t") and int(value[1]) > 0:
-        return float(value[1])
-    return default
-
-
-def _tls_policy(profile: Profile) -> TlsPolicy:
-    ext = profile.settings.extensions
-    ca = ext.get("TlsCaFile")
-    verify = ext.get("TlsVerify")
-    return TlsPolicy(
-        ca_file=str(ca[1]) if ca and ca[0] == "s" and ca[1] else None,
-        verify=not (verify and verify[0] == "b" and verify[1] is False),
-    )
 
 
 class Session:
@@ -98,7 +77,9 @@ class Session:
         self._loop = asyncio.get_running_loop()
         self._machine: Registration | None = None
         self._flow: Flow | None = None
-        self._hop: SipUri = _next_hop_uri(profile)
+        self._hop: SipUri = next_hop_uri(profile)
+        #: The last next-hop text seen to name ``_hop`` (spares a parse per request).
+        self._hop_text = ""
         self._moving: asyncio.Task[None] | None = None
         self._unsent: str | None = None
         self._unsubscribe: Callable[[], None] = lambda: None
@@ -108,12 +89,13 @@ class Session:
         self._from_tag = secrets.token_hex(6)
         self.done = asyncio.Event()
         self._registered_once = False
+        self._status: dict[str, object] = {}
 
     # ---------------------------------------------------------------- control
 
     async def start(self) -> None:
         """Connect to the next hop and send the first REGISTER."""
-        uri = _next_hop_uri(self.profile)
+        uri = next_hop_uri(self.profile)
         flow = await self._connect(uri)
         if flow is None:
             return
@@ -132,20 +114,20 @@ class Session:
         peers that back off: ``retrying`` with 30 s x 2^n x (50-100 %), capped at 30 min.
         """
         pid = self.profile.id
-        base = _extension_int(self.profile, "RetryBaseSeconds", BACKOFF_BASE)
+        base = extension_int(self.profile, "RetryBaseSeconds", BACKOFF_BASE)
         failures = 0
         while not self.done.is_set():
             if self._machine is None:
                 self._sink.set_status(pid, state=State.REGISTERING)
             try:
-                targets = await resolve(uri, _tls_policy(self.profile))
+                targets = await resolve(uri, tls_policy(self.profile))
                 return await self._open(targets)
             except (ResolveError, ConnectionError) as exc:
                 error = "ResolveFailed" if isinstance(exc, ResolveError) else "TransportFailed"
                 jitter = 0.5 + secrets.randbelow(501) / 1000
                 delay = min(base * 2**failures, BACKOFF_CAP) * jitter
                 failures += 1
-                self._sink.set_status(pid, state=State.RETRYING)
+                self._set(state=State.RETRYING)
                 self._report_failure(error, str(exc))
                 if await self._stopped_within(delay):
                     return None
@@ -155,6 +137,7 @@ class Session:
         self._unsubscribe()
         self._flow = flow
         self._hop = uri
+        self._hop_text = ""
         self._unsubscribe = flow.on_close(self._on_flow_closed)
 
     def _move(self, uri: SipUri) -> None:
@@ -252,49 +235,15 @@ class Session:
     # ---------------------------------------------------------------- machine
 
     def _config(self, flow: Flow, uri: SipUri) -> RegistrationConfig:
-        s = self.profile.settings
-        host, port = flow.local
-        host_text = f"[{host}]" if ":" in host else host
-        scheme = "sips" if flow.transport == "tls" and uri.secure else "sip"
-        contact = f"{scheme}:{self.profile.contact_user}@{host_text}:{port}"
-        if flow.transport != "udp":
-            contact += f";transport={flow.transport}"
-        aor = parse_uri(s.aor)
-        registrar = s.registrar.uri or f"{aor.scheme}:{aor.host_port()}"
         password, proxy_password = self._passwords
-        creds = None
-        if password is not None:
-            creds = Credentials(s.registrar.username or aor.user or "", password,
-                                s.registrar.realm or None)  # fmt: skip
-        proxy_creds = None
-        if proxy_password is not None:
-            proxy_creds = Credentials(s.outbound_proxy.username or aor.user or "",
-                                      proxy_password, s.outbound_proxy.realm or None)  # fmt: skip
-        route: tuple[str, ...] = ()
-        if s.outbound_proxy.uri:
-            proxy = s.outbound_proxy.uri
-            route = (proxy if ";lr" in proxy else proxy + ";lr",)
-        return RegistrationConfig(
-            aor=s.aor,
-            registrar=registrar,
-            contact=contact,
+        return registration_config(
+            self.profile,
+            flow,
+            uri,
             call_id=self._call_id,
             from_tag=self._from_tag,
-            via_transport=flow.transport.upper(),
-            via_sent_by=f"{host_text}:{port}",
-            reliable=flow.reliable,
-            expires=int(
-                _extension_int(
-                    self.profile, "RegisterExpires", 3600 if s.type == "IETF" else 600000
-                )
-            ),
-            retry_base=_extension_int(self.profile, "RetryBaseSeconds", BACKOFF_BASE),
-            contact_params=tuple(s.contact_params.items()),
-            route=route,
-            extra_headers=s.headers,
-            user_agent=USER_AGENT,
-            credentials=creds,
-            proxy_credentials=proxy_creds,
+            password=password,
+            proxy_password=proxy_password,
         )
 
     def _on_response(self, response: Response) -> None:
@@ -314,6 +263,7 @@ class Session:
     def _feed(self, events: list[RegEvent]) -> None:
         for event in events:
             self._handle(event)
+        self._apply()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -327,21 +277,22 @@ class Session:
             if event.branch not in self._branches:
                 self._branches.add(event.branch)
                 self._flows.dispatcher.expect(event.branch, self._on_response)
-            hop = parse_uri(event.next_hop)
             if self._flow is None:
                 self._unsent = event.branch  # moving: the machine re-sends once there
                 return
-            if not uri_equivalent(hop, self._hop):
-                self._unsent = event.branch
-                self._move(hop)
-                return
+            if event.next_hop != self._hop_text:
+                hop = parse_uri(event.next_hop)
+                if not uri_equivalent(hop, self._hop):
+                    self._unsent = event.branch
+                    self._move(hop)
+                    return
+                self._hop_text = event.next_hop  # the same hop, written another way
             self._unsent = None
             self._flow.send(event.data)
         elif isinstance(event, StateChanged):
-            self._sink.set_status(pid, state=event.state)
+            self._set(state=event.state)
         elif isinstance(event, Registered):
-            self._sink.set_status(
-                pid,
+            self._set(
                 registered_aors=event.aors,
                 registered_contact=event.contact,
                 service_route=event.service_route,
@@ -350,14 +301,12 @@ class Session:
             )
             if not self._registered_once:
                 self._registered_once = True
-                self._sink.raise_event(pid, Event.REGISTERED)
+                self._raise_event(Event.REGISTERED)
         elif isinstance(event, Deregistered):
-            self._sink.set_status(
-                pid, registered_aors=(), registered_contact="", service_route=(), expires=0
-            )
+            self._set(registered_aors=(), registered_contact="", service_route=(), expires=0)
             if self._registered_once:
                 self._registered_once = False
-                self._sink.raise_event(pid, Event.DEREGISTERED)
+                self._raise_event(Event.DEREGISTERED)
             if event.problem:
                 _log.info("profile %d: un-REGISTER: %s", pid, event.problem)
             self.done.set()
@@ -369,11 +318,33 @@ class Session:
     def _report_failure(self, error: str, message: str) -> None:
         pid = self.profile.id
         name = ERROR_PREFIX + error
+        message = printable(message)
         if self._machine is not None and self._machine.state.value == State.FAILED:
-            self._sink.set_status(pid, state=State.FAILED)
-        self._sink.set_status(pid, last_error=(name, message))
+            self._set(state=State.FAILED)
+        self._set(last_error=(name, message))
         if self._registered_once:
             self._registered_once = False
-            self._sink.raise_event(pid, Event.DEREGISTERED)
+            self._raise_event(Event.DEREGISTERED)
+        self._apply()
         self._sink.raise_error(pid, name, message)
         _log.info("profile %d: %s: %s", pid, error, message)
+
+    # ---------------------------------------------------------------- status
+
+    def _set(self, **changes: object) -> None:
+        """Note status changes; they reach the registry together (``_apply``).
+
+        One ``set_status`` per burst of machine events instead of one per event: a
+        200 OK changes State, Contact, AORs, Expires and LastError at once.
+        """
+        self._status.update(changes)
+
+    def _apply(self) -> None:
+        """Hand the noted changes to the registry (before any event that reports them)."""
+        if self._status:
+            changes, self._status = self._status, {}
+            self._sink.set_status(self.profile.id, **changes)
+
+    def _raise_event(self, event: str) -> None:
+        self._apply()
+        self._sink.raise_event(self.profile.id, event)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import Profile
+from .model import Profile, ProfileStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +46,18 @@ class ProfileDestroyed:
 
 @dataclass(frozen=True, slots=True)
 class StatusChanged:
-    """Live status of a profile changed; ``properties`` are the status properties."""
+    """Live status of a profile changed; ``properties`` are the status properties.
+
+    It carries the status before and after the change, so a listener that merges
+    several changes (the bus announces one ``PropertiesChanged`` per loop turn) can
+    tell what changed in total without asking the registry later, when the profile
+    may already be gone.
+    """
 
     profile_id: int
     properties: tuple[str, ...]
+    previous: ProfileStatus
+    status: ProfileStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -84,19 +84,23 @@ class ProfileRegistry:
         return self._status.get(profile_id, IDLE)
 
     def set_status(self, profile_id: int, **changes: Any) -> None:
-        """Change live status fields and announce exactly the properties that changed."""
-        current = self.status(profile_id)
-        updated = replace(current, **changes)
+        """Change live status fields and announce exactly the properties that changed.
+
+        Called several times per registration by the engine, so it compares the
+        given fields only and builds the new status once.
+        """
+        current = self._status.get(profile_id, IDLE)
         changed = tuple(
-            STATUS_PROPERTY[f] for f in changes if getattr(updated, f) != getattr(current, f)
+            STATUS_PROPERTY[f] for f, value in changes.items() if getattr(current, f) != value
         )
         if not changed:
             return
+        updated = replace(current, **changes)
         if updated == IDLE:
             self._status.pop(profile_id, None)
         else:
             self._status[profile_id] = updated
-        self._emit(StatusChanged(profile_id, changed))
+        self._emit(StatusChanged(profile_id, changed, current, updated))
 
     def raise_event(self, profile_id: int, event: str) -> None:
         """Announce a ``ProfileEvent`` that no stored change stands behind."""
@@ -106,15 +110,13 @@ class ProfileRegistry:
         """Announce a registration failure (full error name, message for a person)."""
         self._emit(ProfileErrorRaised(profile_id, error, message))
 
-    async def password(self, profile_id: int, server: str) -> str | None:
-        """A stored password, for the registration engine only."""
-        return await self.db.run(partial(store.password, profile_id=profile_id, server=server))
+    async def passwords(self, profile_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+        """Stored passwords of many profiles by server, in one job (engine only)."""
+        return await self.db.run(partial(store.passwords, profile_ids=list(profile_ids)))
 
     async def always_on(self) -> list[Profile]:
-        """Profiles that register without holders, in id order."""
-        ids = await self.db.run(partial(store.ids, where="auto_registration = 1"))
-        found = [await self.find(i) for i in ids]
-        return [p for p in found if p is not None]
+        """Profiles that register without holders, in id order, read in one job."""
+        return await self.db.run(partial(store.select, where="p.auto_registration = 1"))
 
     def type_class(self, type_name: str) -> str:
         """Class of a type; "other" for a plug-in type no longer installed."""

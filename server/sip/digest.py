@@ -10,21 +10,39 @@ are wrong. No I/O, no clock; the client nonce comes from the caller (``cnonce=``
 
 from __future__ import annotations
 
+import binascii
 import hashlib
+import os
 import re
-import secrets
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal
 
-from .errors import SipError, SipParseError
-from .grammar import ALPHANUM, TOKEN_CHARS, percent_encode, quote_string, unquote_string
+from .digest_challenge import (
+    ALGORITHMS,
+    TOKEN_RE,
+    Challenge,
+    DigestError,
+    answerable,
+    choose_challenge,
+    parse_challenge,
+    short,
+)
+from .errors import SipParseError
+from .grammar import ALPHANUM, percent_encode, quote_string, quote_strings
 
-
-class DigestError(SipError):
-    """A challenge cannot be read or answered. Messages never contain the password."""
-
+__all__ = [
+    "MAX_STALE_RETRIES",
+    "Challenge",
+    "Credentials",
+    "DigestError",
+    "DigestSession",
+    "authorization",
+    "choose_challenge",
+    "new_cnonce",
+    "parse_challenge",
+]
 
 # RFC 7616's SHA-512-256 is FIPS 180-4 SHA-512/256, with its own initial values; a truncated
 # SHA-512 differs. hashlib takes it from OpenSSL, and a build without it (or with an imitation)
@@ -42,60 +60,17 @@ if not _SHA512_256_OK:
     )
 
 
-class _Algorithm(NamedTuple):
-    name: str  # canonical spelling, echoed in the answer
-    hashlib_name: str
-    sess: bool
-    strength: int  # choose_challenge ranks by this; -sess variants equal their base
-
-
-_ALGORITHMS: Final = {
-    a.name.lower(): a
-    for a in (
-        _Algorithm("MD5", "md5", False, 1),
-        _Algorithm("MD5-sess", "md5", True, 1),
-        _Algorithm("SHA-256", "sha256", False, 2),
-        _Algorithm("SHA-256-sess", "sha256", True, 2),
-        _Algorithm("SHA-512-256", "sha512_256", False, 3),
-        _Algorithm("SHA-512-256-sess", "sha512_256", True, 3),
-    )
-}
-
-# Values are read leniently: the SIP token plus the extra HTTP tchar characters, so a
-# challenge written by an HTTP stack is still understood.
-_TOKEN: Final = "[" + re.escape(TOKEN_CHARS + "#$&^|") + "]+"
-_TOKEN_RE: Final = re.compile(_TOKEN)
-# One list element of RFC 7235 ``#auth-param``: empty, or name = (token / quoted-string).
-_ITEM_RE: Final = re.compile(
-    rf'[ \t]*(?:({_TOKEN})[ \t]*=[ \t]*(?:({_TOKEN})|("(?:[^"\\]|\\.)*"))[ \t]*)?(?:,|\Z)',
-    re.DOTALL,
-)
-_FOLD_RE: Final = re.compile(r"\r\n(?=[ \t])")  # RFC 3261 LWS line folding
 # RFC 8187 attr-char: what an ext-value (``username*``) carries without %-escaping.
 _ATTR_CHARS: Final = ALPHANUM + "!#$&+-.^_`|~"
-
-
-@dataclass(frozen=True, slots=True)
-class Challenge:
-    """One Digest challenge, as ``parse_challenge`` read it.
-
-    ``algorithm`` is canonical for the six known names (``MD5`` when absent) and kept as
-    written otherwise, so ``choose_challenge`` can skip it. ``qop`` holds lower-case tokens;
-    empty means an RFC 2069-style challenge. ``proxy`` is True for ``Proxy-Authenticate``
-    (a 407), which is answered with ``Proxy-Authorization``. ``charset`` is the RFC 7616
-    ``charset`` parameter (only ``UTF-8`` means anything).
-    """
-
-    scheme: str
-    realm: str
-    nonce: str
-    algorithm: str = "MD5"
-    qop: tuple[str, ...] = ()
-    opaque: str | None = None
-    stale: bool = False
-    userhash: bool = False
-    proxy: bool = False
-    charset: str | None = None
+_URL_SAFE: Final = bytes.maketrans(b"+/", b"-_")  # base64 to base64url (RFC 4648 §5)
+# What a quoted string cannot carry at all (grammar.quote_string refuses it).
+_UNQUOTABLE: Final = re.compile("[\r\n\x00]")
+# hashlib's named constructors, which are quicker to call than hashlib.new(name).
+_HASHES: Final[dict[str, Callable[[bytes], hashlib._Hash]]] = {
+    "md5": hashlib.md5,
+    "sha256": hashlib.sha256,
+    "sha512_256": lambda data: hashlib.new("sha512_256", data),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,114 +82,17 @@ class Credentials:
     realm: str | None = None
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _read_params(text: str, pos: int) -> dict[str, str]:
-    """Read the comma-separated ``name=value`` list after the scheme (RFC 7235 §2.1).
-
-    Empty list elements are skipped (RFC 7230 §7 asks recipients to accept them); a name
-    given twice is an error, since there is no telling which one the server meant.
-    """
-    params: dict[str, str] = {}
-    while pos < len(text):
-        item = _ITEM_RE.match(text, pos)
-        if item is None or item.end() == pos:
-            raise DigestError(f"cannot read the challenge parameters at offset {pos}")
-        pos = item.end()
-        name, token, quoted = item.groups()
-        if name is None:
-            continue
-        name = name.lower()
-        if name in params:
-            raise DigestError(f"parameter {_short(name)!r} appears twice")
-        try:
-            params[name] = token if quoted is None else unquote_string(quoted)
-        except SipParseError:
-            raise DigestError(
-                f"the value of {_short(name)!r} is not a valid quoted string"
-            ) from None
-    return params
-
-
-def parse_challenge(header_value: str, *, proxy: bool = False) -> Challenge:
-    """Read one ``WWW-Authenticate`` (or, with ``proxy=True``, ``Proxy-Authenticate``) value.
-
-    Liberal where servers differ harmlessly (either value form for any parameter, any case
-    for names and for ``stale``/``userhash``, unknown parameters ignored), strict where a
-    guess could answer the wrong question (missing realm or nonce, duplicates, a scheme
-    other than Digest). Raises ``DigestError`` and nothing else.
-    """
-    text = _FOLD_RE.sub("", header_value).lstrip(" \t")
-    scheme = _TOKEN_RE.match(text)
-    if scheme is None:
-        raise DigestError("the challenge does not start with an authentication scheme")
-    if scheme.group().lower() != "digest":
-        raise DigestError(f"{_short(scheme.group())!r} is not the Digest scheme")
-    if scheme.end() < len(text) and text[scheme.end()] not in " \t":
-        raise DigestError("the Digest scheme must be followed by a space")
-    params = _read_params(text, scheme.end())
-    for required in ("realm", "nonce"):
-        if required not in params:
-            raise DigestError(f"the Digest challenge has no {required}")
-    algorithm = params.get("algorithm", "MD5")
-    known = _ALGORITHMS.get(algorithm.lower())
-    qop: list[str] = []
-    for item in params.get("qop", "").split(","):
-        item = item.strip(" \t").lower()
-        if item and not _TOKEN_RE.fullmatch(item):
-            raise DigestError(f"qop value {_short(item)!r} is not a token")
-        if item and item not in qop:
-            qop.append(item)
-    return Challenge(
-        scheme="Digest",
-        realm=params["realm"],
-        nonce=params["nonce"],
-        algorithm=known.name if known else algorithm,
-        qop=tuple(qop),
-        opaque=params.get("opaque"),
-        stale=params.get("stale", "").lower() == "true",
-        userhash=params.get("userhash", "").lower() == "true",
-        proxy=proxy,
-        charset=params.get("charset"),
-    )
-
-
-def _strength(challenge: Challenge) -> int:
-    """0 for a challenge this module cannot answer, else the algorithm's rank."""
-    algorithm = _ALGORITHMS.get(challenge.algorithm.lower())
-    if algorithm is None or challenge.scheme.lower() != "digest":
-        return 0
-    if challenge.qop and not {"auth", "auth-int"} & set(challenge.qop):
-        return 0
-    return algorithm.strength
-
-
-def choose_challenge(challenges: Sequence[Challenge]) -> Challenge | None:
-    """The strongest answerable challenge (SHA-512-256 > SHA-256 > MD5), first one on ties.
-
-    RFC 8760 §2.4 asks for the topmost supported one "unless a local policy dictates
-    otherwise"; this is that policy. Challenges are not integrity-protected, so honouring
-    their order would let an on-path attacker downgrade us to MD5 (RFC 8760 §3) by putting
-    it first. Ties keep the server's order.
-    """
-    best: Challenge | None = None
-    best_strength = 0
-    for challenge in challenges:
-        strength = _strength(challenge)
-        if strength > best_strength:
-            best, best_strength = challenge, strength
-    return best
-
-
 def new_cnonce() -> str:
-    """A fresh client nonce: 144 random bits in base64url, which needs no quoting."""
-    return secrets.token_urlsafe(18)
+    """A fresh client nonce: 144 random bits in base64url, which needs no quoting.
+
+    What ``secrets.token_urlsafe(18)`` returns (18 bytes need no ``=`` padding), without
+    its four layers of calls: one is made for every registration.
+    """
+    return binascii.b2a_base64(os.urandom(18), newline=False).translate(_URL_SAFE).decode()
 
 
 def _needs_cnonce(challenge: Challenge) -> bool:
-    algorithm = _ALGORITHMS.get(challenge.algorithm.lower())
+    algorithm = ALGORITHMS.get(challenge.algorithm.lower())
     return bool(challenge.qop) or (algorithm is not None and algorithm.sess)
 
 
@@ -244,18 +122,18 @@ def authorization(
     """
     if creds.realm is not None and creds.realm != challenge.realm:
         raise DigestError(
-            f"the server asks for realm {_short(challenge.realm)!r}, "
-            f"the account is for realm {_short(creds.realm)!r}"
+            f"the server asks for realm {short(challenge.realm)!r}, "
+            f"the account is for realm {short(creds.realm)!r}"
         )
-    algorithm = _ALGORITHMS.get(challenge.algorithm.lower())
-    if algorithm is None or _strength(challenge) == 0:
-        raise DigestError(f"cannot answer a {_short(challenge.algorithm)!r} challenge")
+    algorithm = answerable(challenge)
+    if algorithm is None:
+        raise DigestError(f"cannot answer a {short(challenge.algorithm)!r} challenge")
     qop = None if not challenge.qop else "auth" if "auth" in challenge.qop else "auth-int"
-    if not _TOKEN_RE.fullmatch(method):
+    if not TOKEN_RE.fullmatch(method):
         raise DigestError("the method is not a token")
     if not 1 <= nc <= 0xFFFFFFFF:
         raise DigestError("the nonce count must be between 1 and 0xFFFFFFFF")
-    if _needs_cnonce(challenge):
+    if challenge.qop or algorithm.sess:  # what _needs_cnonce says, the algorithm known
         cnonce = new_cnonce() if cnonce is None else cnonce
         if not cnonce:
             raise DigestError("the client nonce must not be empty")
@@ -266,41 +144,44 @@ def authorization(
     if utf8:  # RFC 7616 §4: such a server expects NFC
         username = unicodedata.normalize("NFC", username)
         password = unicodedata.normalize("NFC", password)
-
-    def digest(data: bytes) -> str:
-        return hashlib.new(algorithm.hashlib_name, data).hexdigest()
-
-    def h(text: str) -> str:
-        return digest(text.encode("utf-8"))
-
+    new_hash = _HASHES[algorithm.hashlib_name]
     realm, nonce = challenge.realm, challenge.nonce
     try:
-        ha1 = h(f"{username}:{realm}:{password}")
+        ha1 = _hex(new_hash, f"{username}:{realm}:{password}")
         if algorithm.sess:
-            ha1 = h(f"{ha1}:{nonce}:{cnonce}")
-        a2 = f"{method}:{uri}" + (f":{digest(body)}" if qop == "auth-int" else "")
+            ha1 = _hex(new_hash, f"{ha1}:{nonce}:{cnonce}")
+        a2 = f"{method}:{uri}" + (f":{new_hash(body).hexdigest()}" if qop == "auth-int" else "")
         if qop:
-            response = h(f"{ha1}:{nonce}:{nc:08x}:{cnonce}:{qop}:{h(a2)}")
+            response = _hex(new_hash, f"{ha1}:{nonce}:{nc:08x}:{cnonce}:{qop}:{_hex(new_hash, a2)}")
         else:
-            response = h(f"{ha1}:{nonce}:{h(a2)}")
+            response = _hex(new_hash, f"{ha1}:{nonce}:{_hex(new_hash, a2)}")
+        texts = [realm, nonce, uri]  # to quote, in the order they are written
+        if cnonce is not None:
+            texts.append(cnonce)
+        if challenge.opaque is not None:
+            texts.append(challenge.opaque)
         if challenge.userhash:
-            user = f"username={quote_string(h(f'{username}:{realm}'))}"
-        elif (utf8 and not username.isascii()) or any(c in "\r\n\x00" for c in username):
+            user = f"username={quote_string(_hex(new_hash, f'{username}:{realm}'))}"
+        elif (utf8 and not username.isascii()) or _UNQUOTABLE.search(username):
             user = "username*=UTF-8''" + percent_encode(username, _ATTR_CHARS)
         else:
-            user = f"username={quote_string(username)}"
+            texts.insert(0, username)
+            user = ""
+        quoted = quote_strings(texts)
+        if not user:
+            user = f"username={quoted.pop(0)}"
         parts = [
             user,
-            f"realm={quote_string(realm)}",
-            f"nonce={quote_string(nonce)}",
-            f"uri={quote_string(uri)}",
+            f"realm={quoted[0]}",
+            f"nonce={quoted[1]}",
+            f"uri={quoted[2]}",
             f'response="{response}"',
             f"algorithm={algorithm.name}",
         ]
         if cnonce is not None:
-            parts.append(f"cnonce={quote_string(cnonce)}")
+            parts.append(f"cnonce={quoted[3]}")
         if challenge.opaque is not None:
-            parts.append(f"opaque={quote_string(challenge.opaque)}")
+            parts.append(f"opaque={quoted[-1]}")
     except UnicodeEncodeError:
         raise DigestError("the credentials or request are not valid Unicode text") from None
     except SipParseError as exc:
@@ -310,6 +191,11 @@ def authorization(
     if challenge.userhash:
         parts.append("userhash=true")
     return "Digest " + ", ".join(parts)
+
+
+def _hex(new_hash: Callable[[bytes], hashlib._Hash], text: str) -> str:
+    """The hex digest of ``text`` as UTF-8."""
+    return new_hash(text.encode("utf-8")).hexdigest()
 
 
 #: How many stale=true challenges in a row are answered before the server is given up on.
@@ -322,6 +208,7 @@ class _Answer:
 
     challenge: Challenge
     stale_streak: int
+    needs_cnonce: bool  # qop or a -sess algorithm: the answer carries a client nonce
     cnonce: str | None = None
     nc: int = 0  # last nonce count sent
     in_flight: bool = False  # a request carrying this answer is out, not yet judged
@@ -372,7 +259,7 @@ class DigestSession:
             if chosen is None or streak > MAX_STALE_RETRIES or not _worth_retry(old, chosen):
                 self._answers.clear()
                 return "failed"
-            fresh[proxy] = _Answer(chosen, stale_streak=streak)
+            fresh[proxy] = _Answer(chosen, streak, _needs_cnonce(chosen))
             if old and (old.challenge.realm, old.challenge.nonce) == (chosen.realm, chosen.nonce):
                 fresh[proxy].cnonce, fresh[proxy].nc = old.cnonce, old.nc  # never reuse a count
         if not fresh:
@@ -391,11 +278,13 @@ class DigestSession:
 
         Empty before the first challenge. Each call uses the next nonce count.
         """
+        if not self._answers:
+            return []
         headers: list[tuple[str, str]] = []
         for proxy, answer in sorted(self._answers.items()):
             if answer.in_flight:
                 answer.accepted = True
-            if answer.cnonce is None and _needs_cnonce(answer.challenge):
+            if answer.cnonce is None and answer.needs_cnonce:
                 answer.cnonce = self._cnonce_factory()
             value = authorization(
                 answer.challenge,

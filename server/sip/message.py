@@ -8,13 +8,15 @@ is serialised is predictable whatever a peer sent, and lookups never depend on c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, overload
 
 from .errors import SipParseError
-from .grammar import ALPHA, DIGIT, is_header_name, is_header_value, is_token
-from .headers import NameAddr, Via, parse_cseq, parse_name_addr, parse_via, split_list
+from .grammar import ALPHA, HEADER_VALUE_RE, is_header_name, is_token
+from .headers import NameAddr, parse_cseq, parse_name_addr, split_list
+from .via import Via, parse_via
 
 # RFC 3261 §7.3.3 compact forms, and those of the extensions registered with IANA.
 _COMPACT: Final = {
@@ -68,22 +70,80 @@ _LIST_TEXT: Final = (
 )
 _LIST_HEADERS: Final = frozenset(_LIST_TEXT.split())
 
-_SCHEME: Final = frozenset(ALPHA + DIGIT + "+-.")
 _ASCII_LOWER: Final = str.maketrans(ALPHA[:26], ALPHA[26:])
 _CANONICAL: Final = {n.translate(_ASCII_LOWER): n for n in _KNOWN_NAMES} | _COMPACT
 
+#: Header name as written -> ``(lookup key, canonical name)``, for names that are tokens
+#: (so a name found here is a valid header name). Every header of every message is
+#: looked up, so answers are remembered, the known names' usual spellings from the
+#: start; the size bound keeps a peer that invents names from growing it without end
+#: (names past the bound are worked out each time).
+TOKEN_NAMES: Final[dict[str, tuple[str, str]]] = {}
+_TOKEN_NAMES_MAX: Final = 4096
 
-def _canonical(name: str) -> str:
-    return _CANONICAL.get(name.translate(_ASCII_LOWER), name)
+
+def _names(name: str) -> tuple[str, str]:
+    """``(key, canonical)``: the key is the canonical name in ASCII lower case."""
+    known = TOKEN_NAMES.get(name)
+    if known is not None:
+        return known
+    canonical = _CANONICAL.get(name.translate(_ASCII_LOWER), name)
+    known = (canonical.translate(_ASCII_LOWER), canonical)
+    if len(TOKEN_NAMES) < _TOKEN_NAMES_MAX and is_header_name(name):
+        TOKEN_NAMES[name] = known
+    return known
+
+
+def _remember_known_names() -> None:
+    """Fill TOKEN_NAMES with the usual spellings of the known names and compact forms."""
+    for name in [*_KNOWN_NAMES, *_COMPACT]:
+        for spelling in (name, name.translate(_ASCII_LOWER), name.upper()):
+            _names(spelling)
+
+
+_remember_known_names()
 
 
 def _key(name: str) -> str:
     """The lookup key: canonical name, ASCII lower case."""
-    return _canonical(name).translate(_ASCII_LOWER)
+    known = TOKEN_NAMES.get(name)
+    return (known or _names(name))[0]
+
+
+# A Request-URI as text: any scheme (RFC 4475 §3.3.3 ``soap.beep:``), then printable
+# ASCII without ``<``, ``>`` or ``"``.
+_SCHEME_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
+_URI_TEXT_RE: Final = re.compile(r"[\x21\x23-\x3b\x3d\x3f-\x7e]*")
+# Reason-Phrase: UTF-8 text, spaces and tabs, but no control characters.
+_REASON_RE: Final = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]*")
 
 
 def _show(s: str) -> str:
     return repr(s if len(s) <= 40 else s[:37] + "...")
+
+
+def check_header(name: str, value: str) -> tuple[str, str]:
+    """``(key, canonical name)`` of ``name`` if ``name: value`` can be sent as it is.
+
+    ``SipParseError`` otherwise: a name that is not a token, or a value with control
+    characters or leading/trailing whitespace (see ``grammar.is_header_value``).
+    """
+    names = TOKEN_NAMES.get(name)  # a name found there is a token
+    if names is None:
+        if not is_header_name(name):
+            raise SipParseError(f"header name {_show(name)} is not a token")
+        names = _names(name)
+    check_header_value(name, value)
+    return names
+
+
+def check_header_value(name: str, value: str) -> None:
+    """``SipParseError`` unless ``value`` can be written after ``name:`` as it is."""
+    if HEADER_VALUE_RE.fullmatch(value) is None:
+        raise SipParseError(
+            f"value of {name} header {_show(value)} has control characters or "
+            "leading/trailing whitespace"
+        )
 
 
 class Headers:
@@ -93,32 +153,54 @@ class Headers:
     lines, not a dict. ``add``/``set`` validate; values from the parser are trusted as
     received (they may hold characters ``add`` refuses, such as an escaped NUL inside a
     quoted string, RFC 4475 §3.1.1.2).
+
+    Lookups go through an index of the values by key, built on the first lookup and
+    dropped by every change: a received message is read many times (Call-ID, CSeq, Via,
+    and so on) and rarely changed.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str, str]] = []  # (key, canonical name, value)
+        self._index: dict[str, list[str]] | None = None
         for name, value in items:
             self.add(name, value)
+
+    def _by_key(self) -> dict[str, list[str]]:
+        """The index: lookup key -> values in order (lists callers must not hand out)."""
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for key, _, value in self._items:
+                values = index.get(key)
+                if values is None:
+                    index[key] = [value]
+                else:
+                    values.append(value)
+        return index
 
     @classmethod
     def _from_wire(cls, items: Iterable[tuple[str, str]]) -> Headers:
         """Build without validation: for the parser, which has checked the syntax."""
-        headers = cls()
-        headers._items = [(_key(n), _canonical(n), v) for n, v in items]
+        return cls._of_lines([(*_names(n), v) for n, v in items], None)
+
+    @classmethod
+    def _of_lines(
+        cls, lines: list[tuple[str, str, str]], index: dict[str, list[str]] | None
+    ) -> Headers:
+        """Headers holding ``lines`` (``key, canonical name, value``) as they are.
+
+        ``index`` is their index if the caller made it along the way, else None.
+        """
+        headers = cls.__new__(cls)
+        headers._items = lines
+        headers._index = index
         return headers
 
     @staticmethod
     def _checked(name: str, value: str) -> tuple[str, str, str]:
-        if not is_header_name(name):
-            raise SipParseError(f"header name {_show(name)} is not a token")
-        if not is_header_value(value):
-            raise SipParseError(
-                f"value of {name} header {_show(value)} has control characters or "
-                "leading/trailing whitespace"
-            )
-        return _key(name), _canonical(name), value
+        return (*check_header(name, value), value)
 
     @overload
     def get(self, name: str) -> str | None: ...
@@ -127,24 +209,33 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of the first ``name`` line (any case, compact or full), or default."""
-        key = _key(name)
-        return next((v for k, _, v in self._items if k == key), default)
+        key = (TOKEN_NAMES.get(name) or _names(name))[0]
+        values = (self._index or self._by_key()).get(key)
+        return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order; list-valued headers split into elements."""
-        key = _key(name)
-        values = [v for k, _, v in self._items if k == key]
+        key = (TOKEN_NAMES.get(name) or _names(name))[0]
+        values = (self._index or self._by_key()).get(key)
+        if values is None:
+            return []
         if key in _LIST_HEADERS:
+            if len(values) == 1 and "," not in values[0]:
+                # one element, which split_list would give back as it is: a stored value
+                # never has whitespace at either end (the parser strips it, add refuses it)
+                return [values[0]] if values[0] else []
             return [element for v in values for element in split_list(v)]
-        return values
+        return values.copy()
 
     def add(self, name: str, value: str) -> None:
         """Append one header line (after any existing ones)."""
         self._items.append(self._checked(name, value))
+        self._index = None
 
     def set(self, name: str, value: str) -> None:
         """Replace every ``name`` line by one, where the first was (else at the end)."""
         item = self._checked(name, value)
+        self._index = None
         index = next((i for i, (k, _, _) in enumerate(self._items) if k == item[0]), None)
         if index is None:
             self._items.append(item)
@@ -156,6 +247,7 @@ class Headers:
         """Remove every ``name`` line; absent is not an error."""
         key = _key(name)
         self._items = [it for it in self._items if it[0] != key]
+        self._index = None
 
     def copy(self) -> Headers:
         """An independent copy (messages are mutable; share headers deliberately only)."""
@@ -191,16 +283,17 @@ def _check_request_uri(uri: str) -> None:
     as Request-URI) does not.
     """
     colon = uri.find(":")
-    scheme = uri[:colon] if colon > 0 else ""
-    if not scheme or scheme[0] not in ALPHA or not all(c in _SCHEME for c in scheme):
+    if colon <= 0 or not _SCHEME_RE.fullmatch(uri, 0, colon):
         raise SipParseError(f"Request-URI {_show(uri)} does not start with a scheme")
-    if any(not 0x21 <= ord(c) <= 0x7E or c in '<>"' for c in uri):
+    if not _URI_TEXT_RE.fullmatch(uri):
         raise SipParseError(f"Request-URI {_show(uri)} contains a space, control or non-ASCII")
 
 
 def _check_reason(reason: str) -> None:
     """Reason-Phrase: UTF-8 text, spaces and tabs, but no control characters."""
-    for c in reason:
+    if _REASON_RE.fullmatch(reason):
+        return
+    for c in reason:  # say which character is at fault
         o = ord(c)
         if (o < 0x20 and c != "\t") or o == 0x7F or "\ud800" <= c <= "\udfff":
             raise SipParseError(f"reason phrase contains control character U+{o:04X}")
@@ -236,21 +329,27 @@ class _HeaderViews:
 
     headers: Headers
 
-    def _single(self, name: str) -> str:
-        values = self.headers.get_all(name)
+    def _single(self, key: str, name: str) -> str:
+        """The value of the one ``name`` header (lookup key ``key``; not a list header)."""
+        headers = self.headers
+        values = (headers._index or headers._by_key()).get(key, ())
         if len(values) != 1:
             raise SipParseError(f"the message has {len(values)} {name} headers, not one")
         return values[0]
 
+    def header(self, name: str) -> str:
+        """The value of the one ``name`` header, as text; ``SipParseError`` if not one."""
+        return self._single((TOKEN_NAMES.get(name) or _names(name))[0], name)
+
     @property
     def call_id(self) -> str:
         """The Call-ID text."""
-        return self._single("Call-ID")
+        return self._single("call-id", "Call-ID")
 
     @property
     def cseq(self) -> tuple[int, str]:
         """``(number, method)`` of the CSeq header."""
-        return parse_cseq(self._single("CSeq"))
+        return parse_cseq(self._single("cseq", "CSeq"))
 
     @property
     def via(self) -> list[Via]:
@@ -260,12 +359,12 @@ class _HeaderViews:
     @property
     def from_(self) -> NameAddr:
         """The From header (``from`` is a Python keyword)."""
-        return parse_name_addr(self._single("From"))
+        return parse_name_addr(self._single("from", "From"))
 
     @property
     def to(self) -> NameAddr:
         """The To header."""
-        return parse_name_addr(self._single("To"))
+        return parse_name_addr(self._single("to", "To"))
 
 
 @dataclass(eq=True)

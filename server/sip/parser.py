@@ -12,17 +12,33 @@ header lines, UTF-8, Content-Length. Header *values* are parsed when read (see
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
 from .errors import SipParseError
-from .grammar import DIGIT, is_header_name, is_token
-from .message import Headers, Message, Request, Response, _check_reason, _check_request_uri
+from .grammar import TOKEN_CLASS, is_token
+from .message import (
+    _REASON_RE,
+    TOKEN_NAMES,
+    Headers,
+    Message,
+    Request,
+    Response,
+    _check_reason,
+    _check_request_uri,
+    _names,
+)
 
 _CRLF: Final = b"\r\n"
 _BLANK: Final = b"\r\n\r\n"
 _WS: Final = " \t"
-_DIGITS: Final = frozenset(DIGIT)
+# The start of a header line: a token name, optional whitespace, the colon and the
+# whitespace after it (RFC 3261 §7.3.1 ``HCOLON``). The value is the rest, right-trimmed.
+_FIELD_START: Final = re.compile(rf"({TOKEN_CLASS}++)[ \t]*+:[ \t]*+")
+# The usual status line, as _parse_start_line reads it: a status code 100-699 and a
+# reason phrase that _check_reason accepts, maybe empty.
+_STATUS_LINE: Final = re.compile(rf"SIP/2\.0 ([1-6][0-9][0-9])(?: ({_REASON_RE.pattern}))?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,18 +54,24 @@ def _show(s: str) -> str:
     return repr(s if len(s) <= 40 else s[:37] + "...")
 
 
-def _parse_start_line(line: str) -> Message:
+def _parse_start_line(line: str) -> tuple[int, str] | tuple[str, str]:
+    """``(status, reason)`` of a status line, ``(method, Request-URI)`` of a request line."""
+    status_line = _STATUS_LINE.fullmatch(line)
+    if status_line is not None:
+        return int(status_line[1]), status_line[2] or ""
     if line[:4].upper() == "SIP/":
         version, _, rest = line.partition(" ")
-        _check_version(version)
+        if version.upper() != "SIP/2.0":
+            _check_version(version)
         code, _, reason = rest.partition(" ")
-        if len(code) != 3 or not all(c in _DIGITS for c in code) or code[0] == "0":
+        if len(code) != 3 or not (code.isascii() and code.isdigit()) or code[0] == "0":
             raise SipParseError(f"status code {_show(code)} is not a number 100-699")
         status = int(code)
         if status >= 700:
             raise SipParseError(f"status code {status} is not a number 100-699")
-        _check_reason(reason)
-        return Response(status, reason, Headers())
+        if _REASON_RE.fullmatch(reason) is None:
+            _check_reason(reason)
+        return status, reason
     parts = line.split(" ")
     if len(parts) != 3:
         raise SipParseError(
@@ -60,7 +82,7 @@ def _parse_start_line(line: str) -> Message:
         raise SipParseError(f"method {_show(method)} is not a token")
     _check_request_uri(uri)
     _check_version(version)
-    return Request(method, uri, Headers())
+    return method, uri
 
 
 def _check_version(version: str) -> None:
@@ -68,11 +90,11 @@ def _check_version(version: str) -> None:
         raise SipParseError(f"unsupported protocol version {_show(version)} (only SIP/2.0)")
 
 
-def _content_length(headers: Headers) -> int | None:
+def _content_length(values: list[str]) -> int | None:
     """The Content-Length, None when absent; conflicting values are a framing error."""
     lengths: set[int] = set()
-    for raw in headers.get_all("Content-Length"):
-        if not raw or not all(c in _DIGITS for c in raw):
+    for raw in values:
+        if not (raw.isascii() and raw.isdigit()):  # empty is not a digit either
             raise SipParseError(f"Content-Length {_show(raw)} is not a non-negative integer")
         digits = raw.lstrip("0") or "0"
         if len(digits) > 10:  # also keeps int() away from its digit-count limit
@@ -94,28 +116,87 @@ def _parse_head(head: bytes, max_headers: int) -> tuple[Message, int | None]:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SipParseError(f"the header section is not UTF-8 (at byte {exc.start})") from None
-    lines = text.split("\r\n")
-    for number, line in enumerate(lines, start=1):
+    start_line, *lines = text.split("\r\n")
+    pairs = len(lines)  # CRLFs
+    if text.count("\r") != pairs or text.count("\n") != pairs:
+        _refuse_bare_line_end(text)
+    first, second = _parse_start_line(start_line)
+    headers = _read_fields(lines, max_headers)
+    message: Message
+    if isinstance(first, int):
+        message = Response(first, second, headers)
+    else:
+        message = Request(first, second, headers)
+    lengths = headers._by_key().get("content-length")
+    if lengths is None:
+        return message, None
+    raw = lengths[0]
+    if len(lengths) == 1 and len(raw) <= 10 and raw.isascii() and raw.isdigit():
+        return message, int(raw)  # the usual single number, as _content_length reads it
+    return message, _content_length(lengths)
+
+
+def _read_fields(lines: list[str], max_headers: int) -> Headers:
+    """The header fields of ``lines``, and their index by key (see ``Headers``).
+
+    The usual line, ``Name: value`` with a name seen before, takes one dictionary
+    look-up; anything else (whitespace before the colon, folding, a new or invalid
+    name, more lines than fields allowed) is read by ``_read_fields_slowly``.
+    """
+    if len(lines) <= max_headers:
+        fields: list[tuple[str, str, str]] = []
+        index: dict[str, list[str]] = {}
+        known = TOKEN_NAMES.get
+        for line in lines:
+            name, colon, value = line.partition(":")
+            names = known(name)
+            if names is None or not colon:
+                break
+            key, canonical = names
+            value = value.strip(" \t")
+            fields.append((key, canonical, value))
+            values = index.get(key)
+            if values is None:
+                index[key] = [value]
+            else:
+                values.append(value)
+        else:
+            return Headers._of_lines(fields, index)
+    slowly = _read_fields_slowly(lines, max_headers)
+    return Headers._of_lines([(*_names(name), value) for name, value in slowly], None)
+
+
+def _read_fields_slowly(lines: list[str], max_headers: int) -> list[tuple[str, str]]:
+    """``(name, value)`` of each header field; folded lines are joined with one space."""
+    items: list[tuple[str, str]] = []
+    folded: dict[int, list[str]] = {}  # index in items -> the value's continuation parts
+    for line in lines:
+        field = _FIELD_START.match(line)
+        if field is None:
+            if line[:1] not in (" ", "\t"):
+                raise SipParseError(f"header line {_show(line)} is not 'Name: value'")
+            if not items:
+                raise SipParseError("the first header line starts with whitespace")
+            folded.setdefault(len(items) - 1, []).append(line.strip(_WS))
+            continue
+        if len(items) == max_headers:
+            raise SipParseError(f"more than {max_headers} header fields")
+        items.append((field[1], line[field.end() :].rstrip(_WS)))
+    for index, parts in folded.items():
+        name, value = items[index]
+        items[index] = (name, " ".join(p for p in (value, *parts) if p))
+    return items
+
+
+def _refuse_bare_line_end(text: str) -> None:
+    """Name the line with a CR or LF that is not part of a CRLF.
+
+    Called when the counts say there is one: every CR and LF is part of a line end
+    exactly when there are as many of each as there are CRLF pairs.
+    """
+    for number, line in enumerate(text.split("\r\n"), start=1):
         if "\r" in line or "\n" in line:
             raise SipParseError(f"line {number} contains a bare CR or LF")
-    message = _parse_start_line(lines[0])
-    fields: list[list[str]] = []
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t"):
-            if not fields:
-                raise SipParseError("the first header line starts with whitespace")
-            fields[-1].append(line.strip(_WS))
-            continue
-        name, colon, value = line.partition(":")
-        name = name.rstrip(_WS)
-        if not colon or not is_header_name(name):
-            raise SipParseError(f"header line {_show(line)} is not 'Name: value'")
-        if len(fields) == max_headers:
-            raise SipParseError(f"more than {max_headers} header fields")
-        fields.append([name, value.strip(_WS)])
-    headers = Headers._from_wire((f[0], " ".join(p for p in f[1:] if p)) for f in fields)
-    message.headers = headers
-    return message, _content_length(headers)
 
 
 def parse_message(data: bytes, *, max_size: int = 65535, max_headers: int = 256) -> Message:

@@ -17,76 +17,59 @@ deregistration that removes only our own Contact.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Final
 
-from .digest import Challenge, Credentials, DigestError, DigestSession, parse_challenge
-from .errors import SipParseError
-from .headers import NameAddr, parse_name_addr
-from .message import Headers, Request, Response
+from .digest import Credentials, DigestSession
+from .message import Response
+from .register_request import RegisterWriter
+from .register_response import (
+    answers,
+    challenges,
+    granted_expiry,
+    redirect_targets,
+    retry_after,
+    uris,
+)
+from .registration_config import BACKOFF_BASE, BACKOFF_CAP, RegistrationConfig
 from .registration_events import (
+    AUTHENTICATION_FAILED,
+    FORBIDDEN,
+    REJECTED,
+    TIMEOUT,
+    TRANSPORT_FAILED,
     Deregistered,
     Event,
     Failed,
     Registered,
     Retrying,
     SendRequest,
+    State,
     StateChanged,
 )
 from .transaction import ClientTransaction, ResponseReceived, Send, TimedOut, TransportFailed
-from .uri import parse_uri, uri_equivalent
+from .uri import check_uri
+
+__all__ = [
+    "AUTHENTICATION_FAILED",
+    "BACKOFF_BASE",
+    "BACKOFF_CAP",
+    "FORBIDDEN",
+    "REFRESH_AT",
+    "REJECTED",
+    "TIMEOUT",
+    "TRANSPORT_FAILED",
+    "Registration",
+    "RegistrationConfig",
+    "State",
+]
 
 #: Refresh when this share of the granted time has passed (linphone and baresip do too).
 REFRESH_AT: Final = 0.9
-#: Backoff after the n-th consecutive temporary failure: BASE * 2**n, capped.
-BACKOFF_BASE: Final = 30.0
-BACKOFF_CAP: Final = 1800.0
-
-#: Short error names; the bus prefixes them with org.sipprofile.SipProfile1.Error.
-AUTHENTICATION_FAILED: Final = "AuthenticationFailed"
-FORBIDDEN: Final = "Forbidden"
-TIMEOUT: Final = "Timeout"
-TRANSPORT_FAILED: Final = "TransportFailed"
-REJECTED: Final = "Rejected"
 
 #: Responses after which trying again later can help (RFC 3261 §21 and peers' practice).
 _TEMPORARY: Final = frozenset({408, 480, 500, 503, 504})
-
-
-class State(enum.Enum):
-    """The registration's own states (the session adds waiting-for-network)."""
-
-    UNREGISTERED = "unregistered"
-    REGISTERING = "registering"
-    REGISTERED = "registered"
-    DEREGISTERING = "deregistering"
-    RETRYING = "retrying"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrationConfig:
-    """Everything one REGISTER needs; the session builds it from profile and transport."""
-
-    aor: str
-    registrar: str
-    contact: str
-    call_id: str
-    from_tag: str
-    via_transport: str
-    via_sent_by: str
-    reliable: bool
-    expires: int = 3600
-    contact_params: tuple[tuple[str, str | None], ...] = ()
-    route: tuple[str, ...] = ()
-    extra_headers: tuple[str, ...] = ()
-    user_agent: str = "sipprofiled"
-    credentials: Credentials | None = None
-    proxy_credentials: Credentials | None = None
-    first_cseq: int = 1
-    retry_base: float = BACKOFF_BASE
 
 
 @dataclass(slots=True)
@@ -96,6 +79,7 @@ class _Pending:
     tx: ClientTransaction
     branch: str
     cseq: int
+    cseq_text: str  # the CSeq header value as sent
     expires: int
     deregister: bool
     request_uri: str
@@ -119,6 +103,8 @@ class Registration:
         cnonce_factory: Callable[[], str] | None = None,
     ) -> None:
         self.config = config
+        self._writer = RegisterWriter(config)  # rebuilt when config is replaced
+        self._contact_checked: str | None = None  # our Contact, known to be a SIP URI
         self.state = State.UNREGISTERED
         self._branch = branch_factory
         self._random = random
@@ -269,58 +255,40 @@ class Registration:
         self._cseq += 1
         expires = 0 if deregister else self._expires
         branch = self._branch()
-        request = self._build(branch, expires)
-        tx = ClientTransaction(request.to_bytes(), reliable=self.config.reliable)
-        self._pending = _Pending(tx, branch, self._cseq, expires, deregister, self._request_uri)
+        if self._writer.config is not self.config:
+            self._writer = RegisterWriter(self.config)
+        data = self._writer.write(
+            request_uri=self._request_uri,
+            branch=branch,
+            cseq=self._cseq,
+            expires=expires,
+            authorization=self._authorization(),
+        )
+        tx = ClientTransaction(data, reliable=self.config.reliable)
+        cseq = self._cseq
+        self._pending = _Pending(
+            tx, branch, cseq, f"{cseq} REGISTER", expires, deregister, self._request_uri
+        )
         state = State.DEREGISTERING if deregister else State.REGISTERING
         events = [] if self.state is State.REGISTERED and not deregister else self._become(state)
+        next_hop = self._next_hop()
         for event in tx.start(now):
             if isinstance(event, Send):
-                events.append(SendRequest(event.data, branch, self._next_hop()))
+                events.append(SendRequest(event.data, branch, next_hop))
         return events
 
-    def _build(self, branch: str, expires: int) -> Request:
-        c = self.config
-        headers = Headers()
-        headers.add("Via", f"SIP/2.0/{c.via_transport} {c.via_sent_by};branch={branch};rport")
-        headers.add("Max-Forwards", "70")
-        for route in c.route:
-            headers.add("Route", f"<{route}>")
-        headers.add("From", f"<{c.aor}>;tag={c.from_tag}")
-        headers.add("To", f"<{c.aor}>")
-        headers.add("Call-ID", c.call_id)
-        headers.add("CSeq", f"{self._cseq} REGISTER")
-        contact = NameAddr(None, c.contact, c.contact_params)
-        if expires == 0:
-            contact = contact.with_param("expires", "0")
-        headers.add("Contact", str(contact))
-        headers.add("Expires", str(expires))
-        headers.add("User-Agent", c.user_agent)
-        for line in c.extra_headers:
-            name, _, value = line.partition(":")
-            headers.add(name.strip(), value.strip())
+    def _authorization(self) -> Iterator[tuple[str, str]]:
+        """Authorization, then Proxy-Authorization lines; each session asked in turn."""
         for session in (self._auth, self._proxy_auth):
             if session is not None:
-                for name, value in session.authorize(method="REGISTER", uri=self._request_uri):
-                    headers.add(name, value)
-        return Request("REGISTER", self._request_uri, headers)
+                yield from session.authorize(method="REGISTER", uri=self._request_uri)
 
     # ------------------------------------------------------------------ responses
 
     def _matches(self, response: Response, pending: _Pending) -> bool:
-        try:
-            vias = response.via
-            cseq, method = response.cseq
-            call_id = response.call_id
-        except (SipParseError, ValueError, IndexError):
-            return False
-        return (
-            bool(vias)
-            and vias[0].branch == pending.branch
-            and cseq == pending.cseq
-            and method == "REGISTER"
-            and call_id == self.config.call_id
-        )
+        """Whether ``response`` answers the request in flight (RFC 3261 §17.1.3)."""
+        call_id = self.config.call_id
+        return answers(response, call_id, pending.cseq, pending.cseq_text, pending.branch)
 
     def _on_final(self, response: Response, now: float) -> list[Event]:
         pending = self._pending
@@ -342,13 +310,17 @@ class Registration:
             return self._deregistered(f"the registrar answered {reason}", now)
         if status in _TEMPORARY or 500 <= status < 600:
             return self._temporary(now, TIMEOUT if status == 408 else REJECTED, reason,
-                                   _retry_after(response))  # fmt: skip
+                                   retry_after(response))  # fmt: skip
         if status == 403:
             return self._failed(FORBIDDEN, f"the registrar refused the registration: {reason}")
         return self._failed(REJECTED, f"the registrar rejected the registration: {reason}")
 
     def _registered(self, response: Response, now: float) -> list[Event]:
-        granted = self._granted_expiry(response)
+        contact = self.config.contact
+        if contact != self._contact_checked:
+            check_uri(contact)  # SipParseError, as parse_uri says, if our Contact is none
+            self._contact_checked = contact
+        granted = granted_expiry(response, contact, self._expires)
         if granted is None:
             return self._failed(
                 REJECTED, "the registrar answered 200 OK but did not list our Contact"
@@ -359,37 +331,10 @@ class Registration:
         self._backoff = _Backoff()
         self._refresh_at = now + granted * REFRESH_AT
         events = [] if self.state is State.REGISTERED else self._become(State.REGISTERED)
-        aors = tuple(_uris(response.headers.get_all("P-Associated-URI"))) or (self.config.aor,)
-        routes = tuple(_uris(response.headers.get_all("Service-Route")))
+        aors = uris(response.headers.get_all("P-Associated-URI")) or (self.config.aor,)
+        routes = uris(response.headers.get_all("Service-Route"))
         events.append(Registered(granted, self.config.contact, aors, routes))
         return events
-
-    def _granted_expiry(self, response: Response) -> int | None:
-        """Our binding's expiry: its Contact's ``expires``, else the Expires header."""
-        mine = parse_uri(self.config.contact)
-        contacts: list[NameAddr] = []
-        for value in response.headers.get_all("Contact"):
-            try:
-                contacts.append(parse_name_addr(value))
-            except (SipParseError, ValueError):
-                continue
-        header = response.headers.get("Expires")
-        fallback = int(header) if header and header.strip().isdigit() else self._expires
-        if not contacts:
-            return fallback  # a registrar that lists nothing: trust what it said, or asked
-        for contact in contacts:
-            try:
-                theirs = parse_uri(contact.uri)
-            except SipParseError:
-                continue
-            # our Contact user part is random and ours alone: a registrar that rewrote
-            # the host (NAT, received) still names our binding by it
-            if uri_equivalent(theirs, mine) or (mine.user is not None and theirs.user == mine.user):
-                expiry = contact.param("expires")
-                if expiry is not None and expiry.isdigit():
-                    return int(expiry)
-                return fallback
-        return None
 
     def _challenged(self, response: Response, now: float, pending: _Pending) -> list[Event]:
         proxy = response.status == 407
@@ -401,14 +346,7 @@ class Registration:
                 AUTHENTICATION_FAILED,
                 "the registrar asks for credentials but the profile has none",
             )
-        name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
-        challenges: list[Challenge] = []
-        for value in response.headers.get_all(name):
-            try:
-                challenges.append(parse_challenge(value, proxy=proxy))
-            except DigestError:
-                continue
-        if session.on_challenge(challenges) == "failed":
+        if session.on_challenge(challenges(response, proxy=proxy)) == "failed":
             who = "proxy" if proxy else "registrar"
             return self._failed(
                 AUTHENTICATION_FAILED,
@@ -424,15 +362,7 @@ class Registration:
         return self._send(now, deregister=False)
 
     def _redirected(self, response: Response, now: float) -> list[Event]:
-        ranked: list[tuple[float, int, str]] = []
-        for index, value in enumerate(response.headers.get_all("Contact")):
-            try:
-                contact = parse_name_addr(value)
-                q = float(contact.param("q") or "1")
-            except (SipParseError, ValueError):
-                continue
-            ranked.append((-q, index, contact.uri))
-        self._alternatives = [uri for _, _, uri in sorted(ranked)] + self._alternatives
+        self._alternatives = redirect_targets(response) + self._alternatives
         if not self._alternatives:
             return self._failed(REJECTED, f"{response.status} redirect without a Contact")
         self._request_uri = self._alternatives.pop(0)
@@ -444,7 +374,7 @@ class Registration:
         if state is self.state:
             return []
         self.state = state
-        return [StateChanged(state.value)]
+        return [StateChanged(state._value_)]  # .value, without the descriptor call
 
     def _temporary(
         self, now: float, error: str, message: str, retry_after: float | None
@@ -471,18 +401,3 @@ class Registration:
         if self._want_registered:  # register() arrived while we were deregistering
             events += self.register(now)
         return events
-
-
-def _retry_after(response: Response) -> float | None:
-    value = (response.headers.get("Retry-After") or "").split(";")[0].split("(")[0].strip()
-    return float(value) if value.isdigit() else None
-
-
-def _uris(values: list[str]) -> list[str]:
-    found = []
-    for value in values:
-        try:
-            found.append(parse_name_addr(value).uri)
-        except (SipParseError, ValueError):
-            continue
-    return found

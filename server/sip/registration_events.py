@@ -1,8 +1,32 @@
-"""What a ``Registration`` tells its session: small frozen values, as in h11."""
+"""What a ``Registration`` tells its session: small frozen values, as in h11.
+
+Also the words those values use: the registration's states (``StateChanged.state`` is a
+``State`` value) and the error names of ``Retrying`` and ``Failed``.
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+from typing import Final
+
+#: Short error names; the bus prefixes them with org.sipprofile.SipProfile1.Error.
+AUTHENTICATION_FAILED: Final = "AuthenticationFailed"
+FORBIDDEN: Final = "Forbidden"
+TIMEOUT: Final = "Timeout"
+TRANSPORT_FAILED: Final = "TransportFailed"
+REJECTED: Final = "Rejected"
+
+
+class State(enum.Enum):
+    """The registration's own states (the session adds waiting-for-network)."""
+
+    UNREGISTERED = "unregistered"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    DEREGISTERING = "deregistering"
+    RETRYING = "retrying"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,18 +12,31 @@ registrars use to match Contact bindings. Storage pre-filters on ``aor_lookup_ke
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Final
 
 from .errors import SipParseError
-from .grammar import ALPHA, DIGIT, UNRESERVED, is_host, percent_decode, percent_encode
-
-# What each component may carry unescaped (RFC 3261 §25.1). Everything else is %HH.
-_USER_SAFE: Final = UNRESERVED + "&=+$,;?/"
-_PASSWORD_SAFE: Final = UNRESERVED + "&=+$,"
-_PARAM_SAFE: Final = UNRESERVED + "[]/:&+$"
-_HEADER_SAFE: Final = UNRESERVED + "[]/?:+$"
-_SCHEME_CHARS: Final = frozenset(ALPHA + DIGIT + "+-.")
+from .grammar import is_host, percent_encode
+from .uri_text import (
+    HEADER_SAFE,
+    PARAM_SAFE,
+    PASSWORD_SAFE,
+    SCHEME_RE,
+    SURROGATE_RE,
+    USER_SAFE,
+    Params,
+    check_characters,
+    check_unique,
+    decode,
+    host_problem,
+    lower,
+    parse_headers,
+    parse_hostport,
+    parse_param,
+    show,
+    usual_uri,
+)
 
 # §19.1.4: these parameters change where or how a request goes, so a URI that has one
 # never matches a URI that lacks it (even when the value is the default).
@@ -42,42 +55,6 @@ _COMPACT_HEADERS: Final = {
     "t": "to",
     "v": "via",
 }
-
-_ASCII_LOWER: Final = str.maketrans(ALPHA[:26], ALPHA[26:])
-
-
-def _lower(s: str) -> str:
-    """ASCII-only lower case: SIP's case-insensitivity is about ASCII letters.
-
-    ``str.lower`` would also fold non-ASCII text (and ``casefold`` turns ``ß`` into
-    ``ss``), making distinct escaped values compare equal.
-    """
-    return s.translate(_ASCII_LOWER)
-
-
-def _show(s: str) -> str:
-    """Quote a fragment for an error message, cut short so messages stay readable."""
-    return repr(s if len(s) <= 40 else s[:37] + "...")
-
-
-def _has_surrogate(s: str) -> bool:
-    return any("\ud800" <= c <= "\udfff" for c in s)
-
-
-def _host_problem(host: str) -> str:
-    """Say why ``host`` is not a host, in terms of the form the author probably meant."""
-    if not host:
-        return "the host is empty"
-    if host.startswith("["):
-        return f"{_show(host)} is not a valid IPv6 reference"
-    if host.count(":") > 1:
-        return "an IPv6 address must be enclosed in brackets, e.g. sip:[2001:db8::1]:5060"
-    if all(c in DIGIT + "." for c in host):
-        return f"{_show(host)} is not a valid IPv4 address (four numbers 0-255, no leading 0)"
-    return (
-        f"{_show(host)} is not a valid host name (letters, digits, '-' and '.' only; "
-        "the last label must start with a letter)"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +80,13 @@ class SipUri:
 
     def __post_init__(self) -> None:
         """Normalise case and refuse what the grammar cannot express."""
-        scheme, host = _lower(self.scheme), _lower(self.host)
+        scheme, host = lower(self.scheme), lower(self.host)
         if scheme not in ("sip", "sips"):
             raise SipParseError(
-                f"unsupported URI scheme {_show(self.scheme)}; only sip: and sips: are accepted"
+                f"unsupported URI scheme {show(self.scheme)}; only sip: and sips: are accepted"
             )
         if not is_host(host):
-            raise SipParseError(_host_problem(host))
+            raise SipParseError(host_problem(host))
         object.__setattr__(self, "scheme", scheme)
         object.__setattr__(self, "host", host)
         if self.user == "":
@@ -123,32 +100,47 @@ class SipUri:
             if not name:
                 raise SipParseError("a URI parameter has an empty name (a stray ';'?)")
             if value == "":
-                raise SipParseError(f"URI parameter {_show(name)} has '=' but no value")
-            if _lower(name) in seen:
-                raise SipParseError(f"URI parameter {_show(name)} appears more than once")
-            seen.add(_lower(name))
+                raise SipParseError(f"URI parameter {show(name)} has '=' but no value")
+            check_unique(name, seen)
         if any(not name for name, _ in self.headers):
             raise SipParseError("a URI header has an empty name")
         texts = [self.user or "", self.password or ""]
         texts += [part or "" for pair in self.params + self.headers for part in pair]
-        if any(_has_surrogate(t) for t in texts):
+        if SURROGATE_RE.search("".join(texts)):
             raise SipParseError("a URI component contains a lone surrogate (not UTF-8 text)")
+
+    @classmethod
+    def _usual(cls, match: re.Match[str], port: int | None, params: Params) -> SipUri:
+        """The SipUri of a ``usual_uri`` reading, which ``__post_init__`` would accept.
+
+        The reading holds what ``__post_init__`` checks (a known scheme in lower case,
+        a host, ASCII text, parameters with names and unique), so it is not run again.
+        """
+        uri = object.__new__(cls)
+        object.__setattr__(uri, "scheme", match[1])
+        object.__setattr__(uri, "user", match[2])
+        object.__setattr__(uri, "password", None)
+        object.__setattr__(uri, "host", match[3].lower())
+        object.__setattr__(uri, "port", port)
+        object.__setattr__(uri, "params", params)
+        object.__setattr__(uri, "headers", ())
+        return uri
 
     def __str__(self) -> str:
         """Canonical text: lower-case scheme and host, upper-case minimal escapes."""
         out = [self.scheme, ":"]
         if self.user is not None:
-            out.append(percent_encode(self.user, _USER_SAFE))
+            out.append(percent_encode(self.user, USER_SAFE))
             if self.password is not None:
-                out += [":", percent_encode(self.password, _PASSWORD_SAFE)]
+                out += [":", percent_encode(self.password, PASSWORD_SAFE)]
             out.append("@")
         out.append(self.host_port())
         for name, value in self.params:
-            out += [";", percent_encode(name, _PARAM_SAFE)]
+            out += [";", percent_encode(name, PARAM_SAFE)]
             if value is not None:
-                out += ["=", percent_encode(value, _PARAM_SAFE)]
+                out += ["=", percent_encode(value, PARAM_SAFE)]
         enc = [
-            f"{percent_encode(n, _HEADER_SAFE)}={percent_encode(v, _HEADER_SAFE)}"
+            f"{percent_encode(n, HEADER_SAFE)}={percent_encode(v, HEADER_SAFE)}"
             for n, v in self.headers
         ]
         if enc:
@@ -162,9 +154,9 @@ class SipUri:
         forbids an empty value after ``=``. Test presence with ``has_param`` rather than
         truthiness, since a present flag such as ``;lr`` is falsy.
         """
-        key = _lower(name)
+        key = lower(name)
         for pname, value in self.params:
-            if _lower(pname) == key:
+            if lower(pname) == key:
                 return "" if value is None else value
         return None
 
@@ -176,7 +168,7 @@ class SipUri:
     def transport(self) -> str | None:
         """The ``transport`` parameter in lower case, None if absent or given without value."""
         value = self.param("transport")
-        return _lower(value) if value else None
+        return lower(value) if value else None
 
     @property
     def secure(self) -> bool:
@@ -188,102 +180,10 @@ class SipUri:
         return self.host if self.port is None else f"{self.host}:{self.port}"
 
 
-def _decode(raw: str, safe: str, what: str) -> str:
-    """Check ``raw`` against the component's character set, then resolve escapes."""
-    for c in raw:
-        if c != "%" and c not in safe:
-            raise SipParseError(f"the {what} contains {c!r}, which must be written %{ord(c):02X}")
-    try:
-        return percent_decode(raw)
-    except SipParseError as exc:
-        raise SipParseError(f"{what}: {exc}") from None
-
-
-def _check_characters(text: str) -> None:
-    """Refuse anything that is not printable ASCII, saying where and what it is."""
-    if not text:
-        raise SipParseError("the URI is empty")
-    if text != text.strip(" \t\r\n"):
-        raise SipParseError("the URI has leading or trailing whitespace")
-    for i, c in enumerate(text, start=1):
-        o = ord(c)
-        if 0x21 <= o <= 0x7E:
-            continue
-        if c in " \t\r\n" or (o > 0x9F and c.isspace()):
-            raise SipParseError(
-                f"whitespace {c!r} at position {i}; a URI cannot contain spaces "
-                "(write a space inside a user name as %20)"
-            )
-        if o < 0x20 or 0x7F <= o <= 0x9F:
-            raise SipParseError(f"control character U+{o:04X} at position {i}")
-        raise SipParseError(
-            f"non-ASCII character {c!r} at position {i}; write it %-escaped as UTF-8"
-        )
-
-
-def _parse_port(raw: str) -> int:
-    if not raw:
-        raise SipParseError("the port after ':' is empty")
-    if not all(c in DIGIT for c in raw):
-        raise SipParseError(f"port {_show(raw)} is not a number")
-    digits = raw.lstrip("0") or "0"
-    if len(digits) > 5 or int(digits) > 65535:
-        shown = digits if len(digits) <= 12 else digits[:9] + "..."
-        raise SipParseError(f"port {shown} is out of range (0-65535)")
-    return int(digits)
-
-
-def _parse_hostport(text: str) -> tuple[str, int | None]:
-    port_raw: str | None = None
-    if text.startswith("["):
-        close = text.find("]")
-        if close < 0:
-            raise SipParseError("the IPv6 reference has no closing ']'")
-        host, after = text[: close + 1], text[close + 1 :]
-        if after:
-            if after[0] != ":":
-                raise SipParseError(f"unexpected {_show(after)} after the IPv6 reference")
-            port_raw = after[1:]
-    else:
-        if text.count(":") > 1:
-            raise SipParseError(_host_problem(text))
-        host, colon, after = text.partition(":")
-        if colon:
-            port_raw = after
-    if not is_host(_lower(host)):
-        raise SipParseError(_host_problem(host))
-    return host, None if port_raw is None else _parse_port(port_raw)
-
-
-def _parse_param(raw: str) -> tuple[str, str | None]:
-    if not raw:
-        raise SipParseError("empty URI parameter (a stray ';')")
-    name_raw, eq, value_raw = raw.partition("=")
-    if not name_raw:
-        raise SipParseError(f"URI parameter {_show(raw)} has no name")
-    name = _decode(name_raw, _PARAM_SAFE, f"URI parameter name {_show(name_raw)}")
-    if not eq:
-        return name, None
-    if not value_raw:
-        raise SipParseError(f"URI parameter {_show(name)} has '=' but no value")
-    return name, _decode(value_raw, _PARAM_SAFE, f"value of URI parameter {_show(name)}")
-
-
-def _parse_headers(raw: str) -> tuple[tuple[str, str], ...]:
-    if not raw:
-        raise SipParseError("nothing follows '?'; URI headers look like ?name=value&name=value")
-    headers = []
-    for item in raw.split("&"):
-        if not item:
-            raise SipParseError("empty URI header (a stray '&')")
-        name_raw, eq, value_raw = item.partition("=")
-        if not eq:
-            raise SipParseError(f"URI header {_show(item)} has no '=' (expected name=value)")
-        if not name_raw:
-            raise SipParseError(f"URI header {_show(item)} has no name")
-        name = _decode(name_raw, _HEADER_SAFE, f"URI header name {_show(name_raw)}")
-        headers.append((name, _decode(value_raw, _HEADER_SAFE, f"value of URI header {name!r}")))
-    return tuple(headers)
+def check_uri(text: str) -> None:
+    """Raise what ``parse_uri(text)`` would raise, if anything, quickly for the usual URI."""
+    if usual_uri(text) is None:
+        parse_uri(text)
 
 
 def parse_uri(text: str) -> SipUri:
@@ -294,14 +194,17 @@ def parse_uri(text: str) -> SipUri:
     a failed registration. No whitespace is trimmed. Every error is ``SipParseError``
     whose message names the component at fault; passwords are never echoed.
     """
-    _check_characters(text)
+    usual = usual_uri(text)
+    if usual is not None:
+        return SipUri._usual(*usual)
+    check_characters(text)
     if text.startswith("<"):
         raise SipParseError("remove the angle brackets: give the bare URI, e.g. sip:alice@host")
     colon = text.find(":")
     scheme = text[:colon] if colon > 0 else ""
-    if not scheme or scheme[0] not in ALPHA or not all(c in _SCHEME_CHARS for c in scheme):
+    if not SCHEME_RE.fullmatch(scheme):
         raise SipParseError("missing scheme: a SIP URI starts with sip: or sips:")
-    if _lower(scheme) not in ("sip", "sips"):
+    if lower(scheme) not in ("sip", "sips"):
         raise SipParseError(
             f"unsupported URI scheme '{scheme}:'; only sip: and sips: URIs are accepted"
         )
@@ -316,15 +219,15 @@ def parse_uri(text: str) -> SipUri:
         user_raw, has_password, password_raw = userinfo.partition(":")
         if not user_raw:
             raise SipParseError("the user part before '@' is empty")
-        user = _decode(user_raw, _USER_SAFE, "user part")
+        user = decode(user_raw, USER_SAFE, "user part")
         if has_password:
-            password = _decode(password_raw, _PASSWORD_SAFE, "password")
+            password = decode(password_raw, PASSWORD_SAFE, "password")
     rest, has_headers, headers_raw = rest.partition("?")
     hostport, *param_raws = rest.split(";")
-    host, port = _parse_hostport(hostport)
-    params = tuple(_parse_param(p) for p in param_raws)
-    headers = _parse_headers(headers_raw) if has_headers else ()
-    return SipUri(_lower(scheme), user, password, host, port, params, headers)
+    host, port = parse_hostport(hostport)
+    params = tuple(parse_param(p) for p in param_raws)
+    headers = parse_headers(headers_raw) if has_headers else ()
+    return SipUri(lower(scheme), user, password, host, port, params, headers)
 
 
 def _canonical_ipv6(text: str) -> str:
@@ -352,19 +255,19 @@ def _canonical_host(host: str) -> str:
     """One spelling per address (RFC 5954 §4.2): IPv6 per RFC 5952, names lower case."""
     if host.startswith("["):
         return f"[{_canonical_ipv6(host[1:-1])}]"
-    return _lower(host)
+    return lower(host)
 
 
 def _param_key(name: str, value: str | None) -> str | None:
     if value is None:
         return None
-    if name == "maddr" and is_host(_lower(value)):
+    if name == "maddr" and is_host(lower(value)):
         return _canonical_host(value)
-    return _lower(value)
+    return lower(value)
 
 
 def _header_key(name: str, value: str) -> tuple[str, str]:
-    lowered = _lower(name)
+    lowered = lower(name)
     return _COMPACT_HEADERS.get(lowered, lowered), value
 
 
@@ -384,8 +287,8 @@ def uri_equivalent(a: SipUri, b: SipUri) -> bool:
         return False
     if _canonical_host(a.host) != _canonical_host(b.host):
         return False
-    pa = {_lower(n): _param_key(_lower(n), v) for n, v in a.params}
-    pb = {_lower(n): _param_key(_lower(n), v) for n, v in b.params}
+    pa = {lower(n): _param_key(lower(n), v) for n, v in a.params}
+    pb = {lower(n): _param_key(lower(n), v) for n, v in b.params}
     for name in pa.keys() | pb.keys():
         if name in pa and name in pb:
             if pa[name] != pb[name]:
@@ -402,6 +305,6 @@ def aor_lookup_key(uri: SipUri) -> str:
     is left out on purpose, although equivalence compares it: this string is stored in
     an indexed database column, and passwords do not belong there.
     """
-    user = "" if uri.user is None else percent_encode(uri.user, _USER_SAFE) + "@"
+    user = "" if uri.user is None else percent_encode(uri.user, USER_SAFE) + "@"
     port = "" if uri.port is None else f":{uri.port}"
     return f"{uri.scheme}:{user}{_canonical_host(uri.host)}{port}"

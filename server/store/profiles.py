@@ -3,7 +3,8 @@
 Functions here are plain synchronous code on a ``sqlite3.Connection``; the registry
 runs a whole operation of them as one job on the database thread (``Database.write``).
 Readable settings and passwords live in separate tables; the only query that reads a
-password is ``password()``, used by the registration engine, never by the bus.
+password are ``password()`` and ``passwords()``, used by the registration engine, never by
+the bus.
 """
 
 from __future__ import annotations
@@ -123,6 +124,17 @@ def get(conn: sqlite3.Connection, profile_id: int) -> Profile | None:
     return row_to_profile(row) if row else None
 
 
+def select(conn: sqlite3.Connection, where: str, params: tuple[Any, ...] = ()) -> list[Profile]:
+    """Profiles matching a fixed WHERE clause over ``p``, in id order, in one query.
+
+    For bulk readers (the always-on list at start): one statement instead of one
+    job per profile keeps a daemon with thousands of profiles from spending its
+    start-up in round trips to the database thread.
+    """
+    rows = conn.execute(f"{SELECT} WHERE {where} ORDER BY p.id", params).fetchall()
+    return [row_to_profile(row) for row in rows]
+
+
 def exists(conn: sqlite3.Connection, profile_id: int) -> bool:
     """Whether a profile has this id; cheap, for routing bus calls."""
     if not 0 < profile_id <= MAX_ID:
@@ -204,6 +216,30 @@ def password(conn: sqlite3.Connection, profile_id: int, server: str) -> str | No
         (profile_id, server),
     )
     return str(row[0]) if row else None
+
+
+#: Ids per ``IN (...)`` list: far below SQLite's limit on bound parameters.
+_CHUNK: Final = 500
+
+
+def passwords(conn: sqlite3.Connection, profile_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """Every stored password of these profiles, by profile and server, in one job.
+
+    The engine starts many sessions at once (always-on profiles at start); reading
+    their secrets together costs one round trip instead of two per profile.
+    """
+    wanted = [i for i in profile_ids if 0 < i <= MAX_ID]
+    found: dict[int, dict[str, str]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT profile_id, server, password FROM secrets WHERE profile_id IN ({marks})",
+            tuple(chunk),
+        ).fetchall()
+        for profile_id, server, secret in rows:
+            found.setdefault(profile_id, {})[server] = str(secret)
+    return found
 
 
 def passwords_equal(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sipprofile.server.sip.uri import SipUri
 
-from .flows import Target, TlsSettings
+from .flow import Target, TlsSettings
 
 HOSTS_FILE = Path("/etc/hosts")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 
 from sipprofile.server.sip.digest import Credentials
+from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.message import Headers, Request, Response
 from sipprofile.server.sip.parser import parse_message
 from sipprofile.server.sip.registration import (
@@ -295,3 +297,77 @@ def test_rebind_of_a_registered_binding_refreshes_through_the_new_flow() -> None
     [refresh] = sent(reg.rebind(config(reliable=True), 5.0))
     assert refresh.cseq == (3, "REGISTER")
     assert reg.state is State.REGISTERED
+
+
+# --- the REGISTER on the wire (written from the config, checked once per config) ------
+
+
+def wire(events) -> bytes:
+    [data] = [event.data for event in events if isinstance(event, SendRequest)]
+    return data
+
+
+def test_register_bytes_are_exactly_as_headers_would_write_them() -> None:
+    reg = machine(
+        route=("sip:proxy.example.com;lr",),
+        extra_headers=("X-App: dialer", "content-length: 9"),
+        contact_params=(("+sip.instance", '"<urn:uuid:1>"'),),
+    )
+    assert wire(reg.register(0.0)) == (
+        b"REGISTER sip:example.com SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-1;rport\r\n"
+        b"Max-Forwards: 70\r\n"
+        b"Route: <sip:proxy.example.com;lr>\r\n"
+        b"From: <sip:alice@example.com>;tag=tag-1\r\n"
+        b"To: <sip:alice@example.com>\r\n"
+        b"Call-ID: callid-1\r\n"
+        b"CSeq: 1 REGISTER\r\n"
+        b'Contact: <sip:3f2a9c1e7d5b4a60@192.0.2.10:5062>;+sip.instance="<urn:uuid:1>"\r\n'
+        b"Expires: 3600\r\n"
+        b"User-Agent: sipprofiled\r\n"
+        b"X-App: dialer\r\n"
+        b"Content-Length: 0\r\n"  # where the extra one stood, with the true length
+        b"\r\n"
+    )
+
+
+def test_answer_to_a_challenge_carries_authorization_after_the_extra_headers() -> None:
+    reg = machine(extra_headers=("X-App: dialer",))
+    first = parse_message(wire(reg.register(0.0)))
+    assert isinstance(first, Request)
+    data = wire(reg.receive(answer(first, 401, "Unauthorized", CHALLENGE), 0.1))
+    lines = data.decode().split("\r\n")
+    assert lines[-5].startswith("X-App: ")
+    assert lines[-4].startswith('Authorization: Digest username="alice", realm="example.com"')
+    assert lines[-3:] == ["Content-Length: 0", "", ""]
+
+
+def test_deregister_sets_expires_zero_on_a_contact_that_has_expires() -> None:
+    reg = machine(reliable=True, contact_params=(("Expires", "60"), ("expires", "70")))
+    registered(reg)
+    [bye] = sent(reg.deregister(5.0))
+    assert bye.headers.get_all("Contact") == [f"<{CONTACT}>;Expires=0"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"extra_headers": ("Bad Name: x",)}, "header name 'Bad Name' is not a token"),
+        ({"user_agent": " ua"}, "value of User-Agent header ' ua' has control"),
+        ({"contact": "sip:bad host@x"}, "contains ' ', which must be %-escaped"),
+        ({"registrar": "<sip:x>"}, "Request-URI '<sip:x>' does not start with a scheme"),
+        ({"via_sent_by": "h\x01"}, "value of Via header"),
+    ],
+)
+def test_a_config_that_cannot_be_sent_fails_when_sending_each_time(changes, error) -> None:
+    reg = machine(**changes)  # built without complaint, as before: checked when used
+    for now in (0.0, 1.0):
+        with pytest.raises(SipParseError, match=re.escape(error)):
+            reg.register(now)
+
+
+def test_our_contact_is_checked_as_a_sip_uri_when_the_200_arrives() -> None:
+    reg = machine(contact="sip:a@h;lr;LR")  # sendable, but no valid SIP URI
+    [first] = sent(reg.register(0.0))
+    with pytest.raises(SipParseError, match="appears more than once"):
+        reg.receive(answer(first, 200, "OK", ("Contact", "<sip:a@h;lr;LR>;expires=60")), 0.1)

@@ -68,6 +68,41 @@ async def test_secrets_live_in_their_own_table(tmp_path: Path) -> None:
     await db.close()
 
 
+async def test_bulk_reads_for_the_engine(tmp_path: Path) -> None:
+    """Always-on profiles and many profiles' passwords each come back from one query."""
+    db = await Database.open(tmp_path / "p.db")
+    server = ServerSettings("sip:x.org", "a", "", True)
+
+    def create(conn: sqlite3.Connection) -> list[int]:
+        made = []
+        for n in range(1203):  # more than two chunks of the IN (...) list
+            settings = ProfileSettings(
+                type="IETF",
+                aor=f"sip:u{n}@x.org",
+                registrar=server,
+                auto_registration=n % 3 == 0,
+            )
+            pid = store.insert(conn, settings, f"k{n}", f"cu{n}")
+            secrets = {"registrar": f"pw{n}"}
+            if n % 2:
+                secrets["proxy"] = f"px{n}"
+            store.set_passwords(conn, pid, secrets)
+            made.append(pid)
+        return made
+
+    made = await db.write(create)
+    always_on = await db.run(lambda c: store.select(c, "p.auto_registration = 1"))
+    assert [p.id for p in always_on] == made[::3]
+    assert all(p.settings.auto_registration for p in always_on)
+    assert always_on[1].settings.aor == "sip:u3@x.org"
+    found = await db.run(lambda c: store.passwords(c, [*made, 0, 2**64]))
+    assert len(found) == len(made)
+    assert found[made[0]] == {"registrar": "pw0"}
+    assert found[made[1201]] == {"registrar": "pw1201", "proxy": "px1201"}
+    assert await db.run(lambda c: store.passwords(c, [])) == {}
+    await db.close()
+
+
 async def test_migration_from_schema_1_keeps_data(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = await Database.open(path, migrate_to=1)

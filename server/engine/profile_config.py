@@ -1,0 +1,121 @@
+"""From a stored profile to what its registration needs.
+
+The session owns sockets and timers; this module only translates settings (next
+hop, extensions, credentials, Contact built from the flow's local address) into the
+sans-I/O ``RegistrationConfig``, so that those rules sit in one place.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from sipprofile.server.registry.model import Profile
+from sipprofile.server.sip.digest import Credentials
+from sipprofile.server.sip.registration import BACKOFF_BASE, RegistrationConfig
+from sipprofile.server.sip.uri import SipUri, parse_uri
+from sipprofile.server.transport.flow import Flow
+from sipprofile.server.transport.resolve import TlsPolicy
+
+USER_AGENT: Final = "sipprofiled/0.1"
+
+
+def next_hop_uri(profile: Profile) -> SipUri:
+    """Where REGISTERs go first: outbound proxy, registrar, or the AOR's domain."""
+    settings = profile.settings
+    if settings.outbound_proxy.uri:
+        return parse_uri(settings.outbound_proxy.uri)
+    if settings.registrar.uri:
+        return parse_uri(settings.registrar.uri)
+    aor = parse_uri(settings.aor)  # RFC 3261 §10.2.6: the domain of the AOR
+    return SipUri(aor.scheme, None, None, aor.host, aor.port)
+
+
+def extension_int(profile: Profile, key: str, default: float) -> float:
+    """A positive integer extension, or ``default`` (wrong types are ignored)."""
+    value = profile.settings.extensions.get(key)
+    if value and value[0] in ("u", "i", "x", "t") and int(value[1]) > 0:
+        return float(value[1])
+    return default
+
+
+def tls_policy(profile: Profile) -> TlsPolicy:
+    """The profile's TLS choices: ``TlsCaFile`` and ``TlsVerify`` (verify by default)."""
+    ext = profile.settings.extensions
+    ca = ext.get("TlsCaFile")
+    verify = ext.get("TlsVerify")
+    return TlsPolicy(
+        ca_file=str(ca[1]) if ca and ca[0] == "s" and ca[1] else None,
+        verify=not (verify and verify[0] == "b" and verify[1] is False),
+    )
+
+
+_CONTROLS: Final = re.compile("[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as ``?``.
+
+    Error messages quote what a registrar sent (reason phrases, addresses); they end
+    up in LastError, signals and logs, where a NUL would make dbus-daemon drop the
+    daemon's connection and other controls would garble a terminal.
+    """
+    return _CONTROLS.sub("?", text)
+
+
+def registration_config(
+    profile: Profile,
+    flow: Flow,
+    uri: SipUri,
+    *,
+    call_id: str,
+    from_tag: str,
+    password: str | None,
+    proxy_password: str | None,
+) -> RegistrationConfig:
+    """The REGISTER settings of ``profile`` on ``flow`` towards ``uri``.
+
+    The Contact names the flow's local address and the profile's own random user
+    part; the digest user name defaults to the AOR's user (what users type).
+    """
+    s = profile.settings
+    host, port = flow.local
+    host_text = f"[{host}]" if ":" in host else host
+    scheme = "sips" if flow.transport == "tls" and uri.secure else "sip"
+    contact = f"{scheme}:{profile.contact_user}@{host_text}:{port}"
+    if flow.transport != "udp":
+        contact += f";transport={flow.transport}"
+    aor = parse_uri(s.aor)
+    registrar = s.registrar.uri or f"{aor.scheme}:{aor.host_port()}"
+    creds = None
+    if password is not None:
+        creds = Credentials(s.registrar.username or aor.user or "", password,
+                            s.registrar.realm or None)  # fmt: skip
+    proxy_creds = None
+    if proxy_password is not None:
+        proxy_creds = Credentials(s.outbound_proxy.username or aor.user or "",
+                                  proxy_password, s.outbound_proxy.realm or None)  # fmt: skip
+    route: tuple[str, ...] = ()
+    if s.outbound_proxy.uri:
+        proxy = s.outbound_proxy.uri
+        route = (proxy if ";lr" in proxy else proxy + ";lr",)
+    return RegistrationConfig(
+        aor=s.aor,
+        registrar=registrar,
+        contact=contact,
+        call_id=call_id,
+        from_tag=from_tag,
+        via_transport=flow.transport.upper(),
+        via_sent_by=f"{host_text}:{port}",
+        reliable=flow.reliable,
+        expires=int(
+            extension_int(profile, "RegisterExpires", 3600 if s.type == "IETF" else 600000)
+        ),
+        retry_base=extension_int(profile, "RetryBaseSeconds", BACKOFF_BASE),
+        contact_params=tuple(s.contact_params.items()),
+        route=route,
+        extra_headers=s.headers,
+        user_agent=USER_AGENT,
+        credentials=creds,
+        proxy_credentials=proxy_creds,
+    )

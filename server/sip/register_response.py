@@ -1,0 +1,121 @@
+"""What a REGISTER's response says, read the way ``Registration`` acts on it.
+
+Kept apart from the state machine because these are questions about one message (which
+expiry did the registrar grant our binding, where does a redirect point, when may we
+retry), answered leniently: a registrar's other bindings or a malformed list element
+must not cost us our registration, so elements that cannot be read are skipped.
+"""
+
+from __future__ import annotations
+
+from .digest import Challenge, DigestError, parse_challenge
+from .errors import SipParseError
+from .headers import NameAddr, parse_cseq, parse_name_addr
+from .message import Response
+from .uri import SipUri, parse_uri, uri_equivalent
+from .via import parse_via, via_branch
+
+
+def answers(response: Response, call_id: str, cseq: int, cseq_text: str, branch: str) -> bool:
+    """Whether ``response`` answers our REGISTER (RFC 3261 §17.1.3 matching).
+
+    ``cseq_text`` is the CSeq value as we wrote it: the same text is the same CSeq,
+    without parsing it. The cheap comparisons go first. Every Via must be readable, as
+    for ``response.via``: a response with a Via that cannot be read is not acted on.
+    """
+    try:
+        if response.call_id != call_id:
+            return False
+        text = response.header("CSeq")
+        if text != cseq_text and parse_cseq(text) != (cseq, "REGISTER"):
+            return False
+        vias = response.headers.get_all("Via")
+        if not vias or via_branch(vias[0]) != branch:
+            return False
+        for via in vias[1:]:
+            parse_via(via)
+    except (SipParseError, ValueError, IndexError):
+        return False
+    return True
+
+
+def challenges(response: Response, *, proxy: bool) -> list[Challenge]:
+    """The Digest challenges of a 401 (or, with ``proxy``, a 407) that can be read."""
+    found: list[Challenge] = []
+    for value in response.headers.get_all("Proxy-Authenticate" if proxy else "WWW-Authenticate"):
+        try:
+            found.append(parse_challenge(value, proxy=proxy))
+        except DigestError:
+            continue
+    return found
+
+
+def granted_expiry(response: Response, contact: str, asked: int) -> int | None:
+    """Our binding's expiry in a 2xx: its Contact's ``expires``, else the Expires header.
+
+    ``contact`` is our Contact URI as sent, a valid SIP URI; ``asked`` is what we asked
+    for, the answer when the registrar lists no binding and sends no Expires. None when
+    the registrar lists bindings but not ours.
+    """
+    mine: SipUri | None = None  # our Contact parsed, once a listed one needs comparing
+    contacts: list[NameAddr] = []
+    for value in response.headers.get_all("Contact"):
+        try:
+            contacts.append(parse_name_addr(value))
+        except (SipParseError, ValueError):
+            continue
+    header = response.headers.get("Expires")
+    fallback = int(header) if header and header.strip().isdigit() else asked
+    if not contacts:
+        return fallback  # a registrar that lists nothing: trust what it said, or asked
+    for listed in contacts:
+        if listed.uri != contact:  # the same text is the same URI, without parsing it
+            try:
+                theirs = parse_uri(listed.uri)
+            except SipParseError:
+                continue
+            if mine is None:
+                mine = parse_uri(contact)
+            # our Contact user part is random and ours alone: a registrar that rewrote
+            # the host (NAT, received) still names our binding by it
+            if not (
+                uri_equivalent(theirs, mine) or (mine.user is not None and theirs.user == mine.user)
+            ):
+                continue
+        expiry = listed.param("expires")
+        if expiry is not None and expiry.isdigit():
+            return int(expiry)
+        return fallback
+    return None
+
+
+def redirect_targets(response: Response) -> list[str]:
+    """The Contact URIs of a 3xx, highest ``q`` first, the listed order on ties."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, value in enumerate(response.headers.get_all("Contact")):
+        try:
+            contact = parse_name_addr(value)
+            q = float(contact.param("q") or "1")
+        except (SipParseError, ValueError):
+            continue
+        ranked.append((-q, index, contact.uri))
+    return [uri for _, _, uri in sorted(ranked)]
+
+
+def retry_after(response: Response) -> float | None:
+    """Retry-After in seconds (RFC 3261 §20.33), comment and parameters ignored."""
+    value = (response.headers.get("Retry-After") or "").split(";")[0].split("(")[0].strip()
+    return float(value) if value.isdigit() else None
+
+
+def uris(values: list[str]) -> tuple[str, ...]:
+    """The URI of each name-addr in ``values`` that can be read, in order."""
+    if not values:
+        return ()
+    found = []
+    for value in values:
+        try:
+            found.append(parse_name_addr(value).uri)
+        except (SipParseError, ValueError):
+            continue
+    return tuple(found)

@@ -1,0 +1,111 @@
+"""What every flow is, and how responses find the registration that waits for them.
+
+A *flow* is where a registration's requests go and its responses come from: the
+shared UDP socket of an address family plus a remote address, or one TCP/TLS
+connection. Responses are routed back by the branch of their top Via, which the
+registration chose; requests that reach our Contact are answered here, since no
+registration owns them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sipprofile.server.sip.errors import SipParseError
+from sipprofile.server.sip.message import Headers, Request, Response
+from sipprofile.server.sip.parser import parse_message
+
+_log = logging.getLogger(__name__)
+
+ResponseHandler = Callable[[Response], None]
+CloseHandler = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """How to check the server: system CAs by default, a CA file, or (labs) nothing."""
+
+    server_name: str
+    ca_file: str | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A resolved next hop."""
+
+    transport: str  # "udp", "tcp" or "tls"
+    address: str  # an IP address
+    port: int
+    tls: TlsSettings | None = None
+
+
+class Flow:
+    """Somewhere to send requests; ``local`` is our address as the peer will see it."""
+
+    transport: str
+    local: tuple[str, int]
+
+    @property
+    def reliable(self) -> bool:
+        """Whether the transport retransmits for us (TCP, TLS)."""
+        return self.transport != "udp"
+
+    def send(self, data: bytes) -> None:
+        """Queue ``data``; failures surface through the close handlers."""
+        raise NotImplementedError
+
+    def on_close(self, handler: CloseHandler) -> Callable[[], None]:
+        """Call ``handler(reason)`` when the flow dies; returns an unsubscribe function."""
+        raise NotImplementedError
+
+
+class Dispatcher:
+    """Routes responses to whoever sent the request with that branch."""
+
+    def __init__(self) -> None:
+        self._by_branch: dict[str, ResponseHandler] = {}
+
+    def expect(self, branch: str, handler: ResponseHandler) -> None:
+        """Deliver responses whose top Via has ``branch`` to ``handler``."""
+        self._by_branch[branch] = handler
+
+    def forget(self, branch: str) -> None:
+        """Stop delivering for ``branch``."""
+        self._by_branch.pop(branch, None)
+
+    def deliver(self, data: bytes | Request | Response, reply: Callable[[bytes], None]) -> None:
+        """Hand a received message to its handler; answer simple requests ourselves."""
+        try:
+            message = parse_message(data) if isinstance(data, bytes) else data
+        except SipParseError as exc:
+            _log.debug("dropped an unparsable datagram: %s", exc)
+            return
+        if isinstance(message, Request):
+            answer = _answer_request(message)
+            if answer is not None:
+                reply(answer)
+            return
+        try:
+            vias = message.via
+        except (SipParseError, ValueError):
+            return
+        handler = self._by_branch.get(vias[0].branch or "") if vias else None
+        if handler is not None:
+            handler(message)
+
+
+def _answer_request(request: Request) -> bytes | None:
+    """OPTIONS pings get 200; other requests to our Contact are not ours to serve yet."""
+    if request.method == "ACK":
+        return None
+    status, reason = (200, "OK") if request.method == "OPTIONS" else (501, "Not Implemented")
+    headers = Headers()
+    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+        for value in (
+            request.headers.get_all(name) if name == "Via" else [request.headers.get(name) or ""]
+        ):
+            headers.add(name, value)
+    return Response(status, reason, headers).to_bytes()

@@ -1,0 +1,101 @@
+"""TCP and TLS flows: one connection per remote, transport and TLS identity.
+
+Every user of a connection hears when it closes, so a registration notices a dead
+flow and registers again on a new one (peers.md, complaint 3). TLS verifies the
+server with the system CAs unless the profile names a CA file or, for labs, turns
+verification off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Callable
+from typing import cast
+
+from sipprofile.server.sip.errors import SipParseError
+from sipprofile.server.sip.parser import Keepalive, StreamFramer
+
+from .flow import CloseHandler, Dispatcher, Flow, TlsSettings
+
+
+class StreamFlow(Flow, asyncio.Protocol):
+    """One TCP or TLS connection."""
+
+    def __init__(self, transport_name: str, dispatcher: Dispatcher) -> None:
+        self.transport = transport_name
+        self._dispatcher = dispatcher
+        self._framer = StreamFramer()
+        self._stream: asyncio.Transport | None = None
+        self._closed: str | None = None
+        self._handlers: list[CloseHandler] = []
+        self.local = ("", 0)
+        self.pongs = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Remember the connection and our end of it."""
+        self._stream = cast(asyncio.Transport, transport)
+        sockname = transport.get_extra_info("sockname")
+        self.local = (sockname[0], sockname[1])
+
+    def data_received(self, data: bytes) -> None:
+        """Frame by Content-Length; a framing error ends the connection (RFC 3261 §18.3)."""
+        try:
+            items = self._framer.feed(data)
+        except SipParseError as exc:
+            self.close(f"the peer sent something that is not SIP: {exc}")
+            return
+        for item in items:
+            if isinstance(item, Keepalive):
+                self.pongs += 1
+            else:
+                self._dispatcher.deliver(item, self.send)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Tell every user of the flow, once."""
+        self._lost(str(exc) if exc else "the peer closed the connection")
+
+    def _lost(self, reason: str) -> None:
+        if self._closed is not None:
+            return
+        self._closed = reason
+        for handler in list(self._handlers):
+            with contextlib.suppress(Exception):
+                handler(reason)
+        self._handlers.clear()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is gone."""
+        return self._closed is not None
+
+    def send(self, data: bytes) -> None:
+        """Write to the connection, or report it dead."""
+        if self._stream is None or self._stream.is_closing():
+            self._lost("the connection is closed")
+            return
+        self._stream.write(data)
+
+    def on_close(self, handler: CloseHandler) -> Callable[[], None]:
+        """Subscribe to the connection's end."""
+        if self._closed is not None:
+            handler(self._closed)
+            return lambda: None
+        self._handlers.append(handler)
+        return lambda: self._handlers.remove(handler) if handler in self._handlers else None
+
+    def close(self, reason: str = "closed by us") -> None:
+        """Close the connection and tell its users."""
+        if self._stream is not None:
+            self._stream.close()
+        self._lost(reason)
+
+
+def tls_context(settings: TlsSettings) -> ssl.SSLContext:
+    """Verification on by default with the system CAs (peers that skip it are wrong)."""
+    context = ssl.create_default_context(cafile=settings.ca_file)
+    if not settings.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context

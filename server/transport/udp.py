@@ -1,0 +1,179 @@
+"""SIP over UDP: one socket per address family, shared by every registration.
+
+The socket is read straight from the event loop's readiness callback, draining up
+to ``READ_BATCH`` datagrams per wake-up. asyncio's datagram transport reads one
+datagram per wake-up, so a burst of N responses (a thousand always-on profiles
+starting, all their refreshes falling due together) cost N trips through epoll
+and the loop; draining costs one. Sends go straight to the socket; only when the
+kernel's send buffer is full are datagrams queued until it is writable again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Final
+
+from .flow import CloseHandler, Dispatcher, Flow
+
+_log = logging.getLogger(__name__)
+
+#: Datagrams handled per readiness callback before other callbacks get a turn.
+READ_BATCH: Final = 64
+#: Largest datagram read (the UDP maximum; SIP over UDP stays far below it).
+MAX_DATAGRAM: Final = 65535
+#: Receive buffer asked for: room for the answers to a burst of thousands of
+#: REGISTERs (the kernel caps it at net.core.rmem_max).
+RECEIVE_BUFFER: Final = 4 * 1024 * 1024
+#: Queued datagrams beyond this are dropped (and retransmitted by their transaction).
+SEND_BACKLOG: Final = 10_000
+#: How long a learned source address is trusted (routes change; issue 4 watches them).
+LOCAL_IP_TTL: Final = 1.0
+
+Address = tuple[str, int]
+
+
+class UdpEndpoint:
+    """A non-blocking UDP socket bound to a free port on every address of a family."""
+
+    def __init__(self, sock: socket.socket, dispatcher: Dispatcher) -> None:
+        self._sock = sock
+        self._dispatcher = dispatcher
+        self._loop = asyncio.get_running_loop()
+        self._backlog: collections.deque[tuple[bytes, Address]] = collections.deque()
+        self._closed = False
+        self.port: int = sock.getsockname()[1]
+        self._loop.add_reader(sock.fileno(), self._readable)
+
+    @classmethod
+    def open(cls, family: socket.AddressFamily, dispatcher: Dispatcher) -> UdpEndpoint:
+        """Bind a new socket of ``family`` to an ephemeral port."""
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            except OSError as exc:  # a smaller buffer still works
+                _log.debug("cannot enlarge the UDP receive buffer: %s", exc)
+            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            return cls(sock, dispatcher)
+        except BaseException:
+            sock.close()
+            raise
+
+    def _readable(self) -> None:
+        """Drain what has arrived (up to a batch); one bad datagram spoils nothing."""
+        recvfrom = self._sock.recvfrom
+        deliver = self._dispatcher.deliver
+        for _ in range(READ_BATCH):
+            try:
+                data, addr = recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # an ICMP error queued on the socket
+                _log.debug("UDP error: %s", exc)
+                continue
+            try:
+                deliver(data, _Replier(self, addr))
+            except Exception:
+                _log.exception("a UDP datagram from %s could not be handled", addr)
+
+    def sendto(self, data: bytes, remote: Address) -> None:
+        """Send a datagram now, or queue it while the send buffer is full."""
+        if self._closed:
+            return
+        if not self._backlog:
+            try:
+                self._sock.sendto(data, remote)
+                return
+            except (BlockingIOError, InterruptedError):
+                self._loop.add_writer(self._sock.fileno(), self._writable)
+            except OSError as exc:  # unreachable, refused: the transaction times out
+                _log.debug("UDP send to %s failed: %s", remote, exc)
+                return
+        if len(self._backlog) < SEND_BACKLOG:
+            self._backlog.append((data, remote))
+
+    def _writable(self) -> None:
+        while self._backlog:
+            data, remote = self._backlog[0]
+            try:
+                self._sock.sendto(data, remote)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                _log.debug("UDP send to %s failed: %s", remote, exc)
+            self._backlog.popleft()
+        self._loop.remove_writer(self._sock.fileno())
+
+    def close(self) -> None:
+        """Stop reading and writing and close the socket."""
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.remove_reader(self._sock.fileno())
+        if self._backlog:
+            self._loop.remove_writer(self._sock.fileno())
+            self._backlog.clear()
+        self._sock.close()
+
+
+class _Replier:
+    """Sends an answer back to where a datagram came from (OPTIONS pings)."""
+
+    __slots__ = ("_addr", "_endpoint")
+
+    def __init__(self, endpoint: UdpEndpoint, addr: Address) -> None:
+        self._endpoint = endpoint
+        self._addr = addr
+
+    def __call__(self, answer: bytes) -> None:
+        self._endpoint.sendto(answer, self._addr)
+
+
+class UdpFlow(Flow):
+    """The shared UDP socket, aimed at one remote address."""
+
+    def __init__(self, endpoint: UdpEndpoint, remote: Address, local_ip: str) -> None:
+        self.transport = "udp"
+        self._endpoint = endpoint
+        self.remote = remote
+        self.local = (local_ip, endpoint.port)
+
+    def send(self, data: bytes) -> None:
+        """Send one datagram."""
+        self._endpoint.sendto(data, self.remote)
+
+    def on_close(self, handler: CloseHandler) -> Callable[[], None]:
+        """A UDP flow never closes; errors show up as transaction timeouts."""
+        return lambda: None
+
+
+_local_ips: dict[str, tuple[float, str]] = {}
+
+
+def local_ip_for(remote: str) -> str:
+    """The source address the kernel would use towards ``remote`` (no packet is sent).
+
+    Remembered for ``LOCAL_IP_TTL`` seconds: a thousand profiles starting towards one
+    registrar ask the routing table once, not a thousand times.
+    """
+    now = time.monotonic()
+    known = _local_ips.get(remote)
+    if known is not None and now - known[0] < LOCAL_IP_TTL:
+        return known[1]
+    family = socket.AF_INET6 if ":" in remote else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((remote, 9))
+            found = str(probe.getsockname()[0])
+        except OSError:
+            found = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    if len(_local_ips) > 1024:
+        _local_ips.clear()
+    _local_ips[remote] = (now, found)
+    return found

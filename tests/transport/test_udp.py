@@ -1,0 +1,152 @@
+"""The shared UDP endpoint on real loopback sockets: bursts, strangers, pings, backlog."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from sipprofile.server.sip.message import Response
+from sipprofile.server.transport.flow import Dispatcher
+from sipprofile.server.transport.udp import READ_BATCH, UdpEndpoint, UdpFlow, local_ip_for
+
+
+def response(branch: str, status: int = 200) -> bytes:
+    return (
+        f"SIP/2.0 {status} X\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5060;branch={branch};rport=5060\r\n"
+        "From: <sip:a@x.test>;tag=1\r\nTo: <sip:a@x.test>;tag=2\r\n"
+        "Call-ID: c@x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+@pytest.fixture
+def peer() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    yield sock
+    sock.close()
+
+
+async def wait_for(predicate: object, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert loop.time() < end, "timed out"
+        await asyncio.sleep(0.005)
+
+
+async def test_a_burst_larger_than_a_batch_reaches_every_handler(peer: socket.socket) -> None:
+    dispatcher = Dispatcher()
+    endpoint = UdpEndpoint.open(socket.AF_INET, dispatcher)
+    got: list[int] = []
+    count = READ_BATCH * 3 + 5
+    for n in range(count):
+        dispatcher.expect(f"z9hG4bK{n}", lambda r, n=n: got.append(n))
+    try:
+        for n in range(count):  # all queued before the loop runs again
+            peer.sendto(response(f"z9hG4bK{n}"), ("127.0.0.1", endpoint.port))
+        await wait_for(lambda: len(got) == count)
+        assert sorted(got) == list(range(count))
+    finally:
+        endpoint.close()
+
+
+async def test_strangers_garbage_and_a_failing_handler_spoil_nothing(
+    peer: socket.socket, caplog: pytest.LogCaptureFixture
+) -> None:
+    dispatcher = Dispatcher()
+    endpoint = UdpEndpoint.open(socket.AF_INET, dispatcher)
+    got: list[Response] = []
+
+    def broken(_: Response) -> None:
+        raise RuntimeError("handler bug")
+
+    dispatcher.expect("z9hG4bKbroken", broken)
+    dispatcher.expect("z9hG4bKmine", got.append)
+    try:
+        to = ("127.0.0.1", endpoint.port)
+        peer.sendto(b"\x00\xffnot sip at all", to)
+        peer.sendto(response("z9hG4bKstranger"), to)
+        peer.sendto(response("z9hG4bKbroken"), to)
+        peer.sendto(response("z9hG4bKmine", 401), to)
+        await wait_for(lambda: len(got) == 1)
+        assert got[0].status == 401
+        assert "handler bug" in caplog.text
+    finally:
+        endpoint.close()
+
+
+async def test_options_ping_is_answered_to_its_sender(peer: socket.socket) -> None:
+    endpoint = UdpEndpoint.open(socket.AF_INET, Dispatcher())
+    try:
+        ping = (
+            b"OPTIONS sip:u@127.0.0.1 SIP/2.0\r\n"
+            b"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKping\r\n"
+            b"From: <sip:reg@x.test>;tag=9\r\nTo: <sip:u@x.test>\r\n"
+            b"Call-ID: ping@x\r\nCSeq: 7 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+        peer.sendto(ping, ("127.0.0.1", endpoint.port))
+        answer = await asyncio.to_thread(peer.recv, 65535)
+        assert answer.startswith(b"SIP/2.0 200 OK\r\n")
+        assert b"CSeq: 7 OPTIONS" in answer
+    finally:
+        endpoint.close()
+
+
+class _FullBuffer:
+    """A real socket whose first sends find the send buffer full (EAGAIN).
+
+    A loopback UDP socket practically never blocks, so this is the one fault here
+    that the kernel cannot be made to produce on demand.
+    """
+
+    def __init__(self, sock: socket.socket, refusals: int) -> None:
+        self._sock = sock
+        self.refusals = refusals
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> int:
+        if self.refusals:
+            self.refusals -= 1
+            raise BlockingIOError
+        return self._sock.sendto(data, addr)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
+
+
+async def test_a_full_send_buffer_queues_in_order(peer: socket.socket) -> None:
+    endpoint = UdpEndpoint.open(socket.AF_INET, Dispatcher())
+    real = endpoint._sock
+    endpoint._sock = _FullBuffer(real, refusals=2)  # type: ignore[assignment]
+    try:
+        flow = UdpFlow(endpoint, peer.getsockname(), local_ip_for("127.0.0.1"))
+        for n in range(5):
+            flow.send(b"datagram %d" % n)
+        received = [await asyncio.to_thread(peer.recv, 100) for _ in range(5)]
+        assert received == [b"datagram %d" % n for n in range(5)]
+        assert not endpoint._backlog
+    finally:
+        endpoint._sock = real
+        endpoint.close()
+
+
+async def test_closed_endpoint_sends_nothing_and_frees_the_port(peer: socket.socket) -> None:
+    endpoint = UdpEndpoint.open(socket.AF_INET, Dispatcher())
+    port = endpoint.port
+    endpoint.close()
+    endpoint.close()  # twice is harmless
+    UdpFlow(endpoint, peer.getsockname(), "127.0.0.1").send(b"late")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
+        again.bind(("0.0.0.0", port))
+    peer.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        peer.recv(100)
+
+
+def test_local_address_towards_loopback() -> None:
+    assert local_ip_for("127.0.0.1") == "127.0.0.1"
+    assert local_ip_for("::1") == "::1"
