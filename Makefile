@@ -29,6 +29,8 @@ demo: setup
 
 bench: setup
 	$(PY) -m bench.run
+	$(PY) -m bench.sipcore
+	$(PY) -m bench.signals
 	$(PY) -m bench.registrations
 
 clean:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +91,8 @@ class Session:
         self.done = asyncio.Event()
         self._registered_once = False
         self._status: dict[str, object] = {}
+        #: ``host:port`` the registrar last saw us at (Via received/rport), or "".
+        self.public_address = ""
 
     # ---------------------------------------------------------------- control
 
@@ -102,7 +105,7 @@ class Session:
         self._attach(flow, uri)
         self._machine = Registration(
             self._config(flow, uri),
-            branch_factory=lambda: "z9hG4bK" + secrets.token_hex(10),
+            branch_factory=lambda: "z9hG4bK" + os.urandom(10).hex(),  # as token_hex, direct
             random=lambda: secrets.randbelow(1_000_001) / 1_000_000,
         )
         self._feed(self._machine.register(self._loop.time()))
@@ -299,6 +302,7 @@ class Session:
                 expires=event.expires,
                 last_error=("", ""),
             )
+            self._learn(event.public_address)
             if not self._registered_once:
                 self._registered_once = True
                 self._raise_event(Event.REGISTERED)
@@ -328,6 +332,26 @@ class Session:
         self._apply()
         self._sink.raise_error(pid, name, message)
         _log.info("profile %d: %s: %s", pid, error, message)
+
+    def _learn(self, public: str) -> None:
+        """Keep the address the registrar saw us at; say so when a NAT rewrote it.
+
+        Kept for the NAT handling of RFC 5626 (the next step: register again with
+        the corrected Contact); today it is logged, once per change.
+        """
+        if not public or public == self.public_address:
+            return
+        self.public_address = public
+        if self._flow is not None:
+            host, port = self._flow.local
+            local = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            if public != local:
+                _log.info(
+                    "profile %d: the registrar sees us at %s, our Contact says %s (a NAT?)",
+                    self.profile.id,
+                    public,
+                    local,
+                )
 
     # ---------------------------------------------------------------- status
 

@@ -119,3 +119,24 @@ def uris(values: list[str]) -> tuple[str, ...]:
         except (SipParseError, ValueError):
             continue
     return tuple(found)
+
+
+def learned_address(response: Response) -> str:
+    """Where the registrar saw our request come from: ``host:port``, or "" if unsaid.
+
+    RFC 3261 §18.2.1 ``received`` and RFC 3581 ``rport`` in our (top) Via. Behind a
+    NAT they differ from our Contact; the session keeps them, because they are the
+    only public address a UA learns without STUN.
+    """
+    try:
+        top = parse_via(response.headers.get_all("Via")[0])
+        port = top.rport
+    except (IndexError, SipParseError, ValueError):
+        return ""
+    host = top.received
+    if host is None and port is None:
+        return ""
+    host = host or top.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port or top.port or 5060}"

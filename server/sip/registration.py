@@ -28,6 +28,7 @@ from .register_response import (
     answers,
     challenges,
     granted_expiry,
+    learned_address,
     redirect_targets,
     retry_after,
     uris,
@@ -333,7 +334,8 @@ class Registration:
         events = [] if self.state is State.REGISTERED else self._become(State.REGISTERED)
         aors = uris(response.headers.get_all("P-Associated-URI")) or (self.config.aor,)
         routes = uris(response.headers.get_all("Service-Route"))
-        events.append(Registered(granted, self.config.contact, aors, routes))
+        public = learned_address(response)
+        events.append(Registered(granted, self.config.contact, aors, routes, public))
         return events
 
     def _challenged(self, response: Response, now: float, pending: _Pending) -> list[Event]:

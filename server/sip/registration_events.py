@@ -53,6 +53,8 @@ class Registered:
     contact: str
     aors: tuple[str, ...]
     service_route: tuple[str, ...]
+    #: ``host:port`` the registrar saw us at (Via received/rport), "" when it did not say.
+    public_address: str = ""
 
 
 @dataclass(frozen=True, slots=True)

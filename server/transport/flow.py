@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.message import Headers, Request, Response
 from sipprofile.server.sip.parser import parse_message
+from sipprofile.server.sip.via import via_branch
 
 _log = logging.getLogger(__name__)
 
@@ -88,11 +89,12 @@ class Dispatcher:
             if answer is not None:
                 reply(answer)
             return
+        vias = message.headers.get_all("Via")
         try:
-            vias = message.via
+            branch = via_branch(vias[0]) if vias else None
         except (SipParseError, ValueError):
             return
-        handler = self._by_branch.get(vias[0].branch or "") if vias else None
+        handler = self._by_branch.get(branch or "")
         if handler is not None:
             handler(message)
 

@@ -291,3 +291,53 @@ async def test_closed_tcp_connection_registers_again(scripted_registrar_factory,
             # the un-REGISTER of a dead flow would hold the daemon's shutdown for its
             # whole grace time; Disable hands it to a task that shutdown cancels
             await raw.profile(path, "Disable")
+
+
+async def test_the_address_the_registrar_saw_is_kept(
+    scripted_registrar, daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Via received/rport (RFC 3581) in the 200 OK: kept by the session, NAT logged."""
+    registrar = scripted_registrar
+
+    def behind_nat(request):
+        answer = ok(request)
+        top = request.via[0].with_param("received", "203.0.113.5").with_param("rport", "6000")
+        answer.headers.set("Via", str(top))
+        return [answer]
+
+    registrar.answer(behind_nat)
+    caplog.set_level("INFO", logger="sipprofile.server.engine.session")
+    async with raw_bus(daemon.address) as raw:
+        path = await enable(raw, registrar)
+        await wait_state(raw, path, "registered")
+        [arrival] = registrar.registers
+        assert arrival.request.via[0].rport_requested  # we asked for rport
+        session = daemon.daemon.engine._sessions[1]
+        assert session.public_address == "203.0.113.5:6000"
+        local = contact_uri(arrival).split("@", 1)[1]
+        assert f"the registrar sees us at 203.0.113.5:6000, our Contact says {local}" in (
+            caplog.text
+        )
+
+
+async def test_no_nat_no_warning(
+    scripted_registrar, daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    registrar = scripted_registrar
+
+    def honest(request):
+        answer = ok(request)
+        sent_by = contact_uri(registrar.registers[-1]).split("@", 1)[1]
+        host, port = sent_by.rsplit(":", 1)
+        top = request.via[0].with_param("received", host).with_param("rport", port)
+        answer.headers.set("Via", str(top))
+        return [answer]
+
+    registrar.answer(honest)
+    caplog.set_level("INFO", logger="sipprofile.server.engine.session")
+    async with raw_bus(daemon.address) as raw:
+        path = await enable(raw, registrar)
+        await wait_state(raw, path, "registered")
+        session = daemon.daemon.engine._sessions[1]
+        assert session.public_address == contact_uri(registrar.registers[-1]).split("@", 1)[1]
+        assert "sees us at" not in caplog.text
