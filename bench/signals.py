@@ -52,14 +52,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dbus_fast import Message, Variant
+from dbus_fast import Message
 from dbus_fast.aio import MessageBus
 
 from sipprofile.proto import names
 from sipprofile.proto.busfix import harden
 from sipprofile.server.bus.signals import Announcer
+from sipprofile.server.bus.values import status_properties
 from sipprofile.server.registry.events import DomainEvent, ProfileEventRaised, StatusChanged
-from sipprofile.server.registry.model import ProfileStatus
 from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.store.database import Database
 from sipprofile.server.types import load_types
@@ -76,20 +76,6 @@ MODES = ("floor", "legacy", "current")
 # ------------------------------------------------------------------ the old announcer
 
 
-def legacy_status_properties(status: ProfileStatus) -> dict[str, Variant]:
-    """Every status field as a Variant, as the announcer built them before."""
-    return {
-        "State": Variant("s", status.state),
-        "Holders": Variant("u", status.holders),
-        "RegisteredAors": Variant("as", list(status.registered_aors)),
-        "RegisteredContact": Variant("s", status.registered_contact),
-        "ServiceRoute": Variant("as", list(status.service_route)),
-        "NegotiatedSecurity": Variant("s", status.negotiated_security),
-        "Expires": Variant("u", status.expires),
-        "LastError": Variant("(ss)", list(status.last_error)),
-    }
-
-
 class LegacyAnnouncer:
     """The status and event part of the announcer before coalescing (the reference)."""
 
@@ -99,7 +85,7 @@ class LegacyAnnouncer:
 
     def __call__(self, event: DomainEvent) -> None:
         if isinstance(event, StatusChanged):
-            props = legacy_status_properties(self.registry.status(event.profile_id))
+            props = status_properties(self.registry.status(event.profile_id))  # all 8, as before
             changed = {n: props[n] for n in event.properties}
             self.bus.send(
                 Message.new_signal(

@@ -8,17 +8,16 @@ from sipprofile.client import Registry
 from sipprofile.client.events import ProfileErrorOccurred, ProfileEventOccurred
 
 
+def alice(kamailio, password: str) -> dict[str, object]:
+    return {
+        "Aor": f"sip:alice@{kamailio.domain}",
+        "Registrar": {"Uri": f"sip:{kamailio.host}:{kamailio.port}", "Password": password},
+    }
+
+
 async def test_enable_wait_and_disable_as_the_readme_shows(daemon, kamailio) -> None:
     async with await Registry.connect(address=daemon.address) as registry:
-        profile = await registry.create(
-            {
-                "Aor": f"sip:alice@{kamailio.domain}",
-                "Registrar": {
-                    "Uri": f"sip:{kamailio.host}:{kamailio.port}",
-                    "Password": "alice-secret",
-                },
-            }
-        )
+        profile = await registry.create(alice(kamailio, "alice-secret"))
         events = registry.events()
         await profile.enable()
         seen = []
@@ -48,15 +47,7 @@ async def test_enable_wait_and_disable_as_the_readme_shows(daemon, kamailio) -> 
 
 async def test_a_wrong_password_arrives_as_an_error_event(daemon, kamailio) -> None:
     async with await Registry.connect(address=daemon.address) as registry:
-        profile = await registry.create(
-            {
-                "Aor": f"sip:alice@{kamailio.domain}",
-                "Registrar": {
-                    "Uri": f"sip:{kamailio.host}:{kamailio.port}",
-                    "Password": "not-the-password",
-                },
-            }
-        )
+        profile = await registry.create(alice(kamailio, "not-the-password"))
         events = registry.events()
         await profile.enable()
         async with asyncio.timeout(10):
