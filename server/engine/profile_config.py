@@ -63,6 +63,11 @@ def printable(text: str) -> str:
     return _CONTROLS.sub("?", text)
 
 
+def sent_by(host: str, port: int) -> str:
+    """``host:port`` as SIP writes it (Via sent-by, Contact): IPv6 in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def registration_config(
     profile: Profile,
     flow: Flow,
@@ -79,10 +84,9 @@ def registration_config(
     part; the digest user name defaults to the AOR's user (what users type).
     """
     s = profile.settings
-    host, port = flow.local
-    host_text = f"[{host}]" if ":" in host else host
+    local = sent_by(*flow.local)
     scheme = "sips" if flow.transport == "tls" and uri.secure else "sip"
-    contact = f"{scheme}:{profile.contact_user}@{host_text}:{port}"
+    contact = f"{scheme}:{profile.contact_user}@{local}"
     if flow.transport != "udp":
         contact += f";transport={flow.transport}"
     aor = parse_uri(s.aor)
@@ -106,7 +110,7 @@ def registration_config(
         call_id=call_id,
         from_tag=from_tag,
         via_transport=flow.transport.upper(),
-        via_sent_by=f"{host_text}:{port}",
+        via_sent_by=local,
         reliable=flow.reliable,
         expires=int(
             extension_int(profile, "RegisterExpires", 3600 if s.type == "IETF" else 600000)

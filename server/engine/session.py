@@ -45,6 +45,7 @@ from .profile_config import (
     next_hop_uri,
     printable,
     registration_config,
+    sent_by,
     tls_policy,
 )
 
@@ -98,7 +99,7 @@ class Session:
 
     async def start(self) -> None:
         """Connect to the next hop and send the first REGISTER."""
-        uri = next_hop_uri(self.profile)
+        uri = self._hop  # the profile's next hop, found at construction
         flow = await self._connect(uri)
         if flow is None:
             return
@@ -343,8 +344,7 @@ class Session:
             return
         self.public_address = public
         if self._flow is not None:
-            host, port = self._flow.local
-            local = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            local = sent_by(*self._flow.local)
             if public != local:
                 _log.info(
                     "profile %d: the registrar sees us at %s, our Contact says %s (a NAT?)",
