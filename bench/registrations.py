@@ -476,10 +476,13 @@ def report(ours: dict[str, Any], peer: dict[str, Any], ratio: float) -> None:
     print(f"peer: {peer['summary']}")
 
 
-async def main(n: int) -> int:
+async def main(n: int, *, ours_only: bool = False) -> int:
     started = time.perf_counter()
     with workdir() as tmp:
         ours = await bench_ours(Path(tmp), n)
+    if ours_only:  # a quick A/B of a change to the daemon; nothing is written
+        print(f"ours_cpu_per_registration_us {ours['cpu_per_registration_s'] * 1e6:.1f}")
+        return 0 if ours["registered"] == n else 1
     peer = bench_peer(n)
     ratio = ours["cpu_per_registration_s"] / peer["cpu_per_registration_s"]
     results = {
@@ -502,4 +505,10 @@ async def main(n: int) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.registrations", description=__doc__)
     parser.add_argument("n", nargs="?", type=int, default=DEFAULT_N, help="profiles (1000)")
-    sys.exit(asyncio.run(main(parser.parse_args().n)))
+    parser.add_argument(
+        "--ours-only",
+        action="store_true",
+        help="skip Kamailio's uac run and the report; print our CPU per registration",
+    )
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.n, ours_only=args.ours_only)))

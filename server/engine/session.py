@@ -3,7 +3,7 @@
 The session resolves the next hop, opens (or reuses) a flow, builds the
 ``RegistrationConfig`` from the profile and the flow's local address, and then only
 feeds the sans-I/O machine: responses from the dispatcher, flow closures, and one
-``loop.call_at`` timer set to the machine's next deadline. Every event the machine
+deadline (on the engine's ``Timers``) at the machine's next deadline. Every event the machine
 emits becomes a status change on the registry, which the bus turns into signals.
 """
 
@@ -38,7 +38,7 @@ from sipprofile.server.sip.registration_events import Event as RegEvent
 from sipprofile.server.sip.uri import SipUri, parse_uri, uri_equivalent
 from sipprofile.server.transport.flow import Flow, Target
 from sipprofile.server.transport.flows import Flows
-from sipprofile.server.transport.resolve import ResolveError, resolve
+from sipprofile.server.transport.resolve import ResolveError, resolve, resolve_literal
 
 from .profile_config import (
     extension_int,
@@ -48,6 +48,7 @@ from .profile_config import (
     sent_by,
     tls_policy,
 )
+from .timers import Timers
 
 _log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class Session:
         proxy_password: str | None,
         flows: Flows,
         sink: StatusSink,
+        timers: Timers,
     ) -> None:
         self.profile = profile
         self._passwords = (password, proxy_password)
@@ -85,7 +87,10 @@ class Session:
         self._moving: asyncio.Task[None] | None = None
         self._unsent: str | None = None
         self._unsubscribe: Callable[[], None] = lambda: None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timers = timers
+        #: Ticket of the machine's next deadline on ``_timers``, and that deadline.
+        self._timer: int | None = None
+        self._deadline: float | None = None
         self._branches: set[str] = set()
         self._call_id = f"{secrets.token_hex(12)}@sipprofiled"
         self._from_tag = secrets.token_hex(6)
@@ -97,12 +102,33 @@ class Session:
 
     # ---------------------------------------------------------------- control
 
+    def start_now(self) -> bool:
+        """Send the first REGISTER from here if nothing needs waiting for; else False.
+
+        A next hop that is an IP address reached over UDP needs no lookup and no
+        connection, so the engine starts such registrations without a task each (a
+        thousand always-on profiles at start-up). Anything else is for ``start``.
+        """
+        uri = self._hop
+        target = resolve_literal(uri, tls_policy(self.profile))
+        if target is None or target.transport != "udp":
+            return False
+        try:
+            flow = self._flows.udp_flow(target)
+        except ConnectionError:
+            return False  # start() reports it and retries
+        self._sink.set_status(self.profile.id, state=State.REGISTERING)
+        self._begin(flow, uri)
+        return True
+
     async def start(self) -> None:
         """Connect to the next hop and send the first REGISTER."""
         uri = self._hop  # the profile's next hop, found at construction
         flow = await self._connect(uri)
-        if flow is None:
-            return
+        if flow is not None:
+            self._begin(flow, uri)
+
+    def _begin(self, flow: Flow, uri: SipUri) -> None:
         self._attach(flow, uri)
         self._machine = Registration(
             self._config(flow, uri),
@@ -228,8 +254,8 @@ class Session:
         if self._moving is not None:
             self._moving.cancel()
         if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+            self._timers.cancel(self._timer)
+            self._timer = self._deadline = None
         for branch in self._branches:
             self._flows.dispatcher.forget(branch)
         self._branches.clear()
@@ -260,7 +286,7 @@ class Session:
             self._move(self._hop)
 
     def _on_timer(self) -> None:
-        self._timer = None
+        self._timer = self._deadline = None
         if self._machine is not None:
             self._feed(self._machine.timer(self._loop.time()))
 
@@ -268,12 +294,13 @@ class Session:
         for event in events:
             self._handle(event)
         self._apply()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         deadline = self._machine.next_deadline() if self._machine else None
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        if deadline == self._deadline:
+            return
+        if self._timer is not None:
+            self._timers.cancel(self._timer)
+        self._deadline = deadline
+        self._timer = None if deadline is None else self._timers.call_at(deadline, self._on_timer)
 
     def _handle(self, event: RegEvent) -> None:
         pid = self.profile.id

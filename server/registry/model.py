@@ -100,6 +100,24 @@ class ProfileStatus:
     expires: int = 0
     last_error: tuple[str, str] = ("", "")
 
+    def but(self, changes: Mapping[str, Any]) -> ProfileStatus:
+        """A copy with ``changes`` (field -> value) applied.
+
+        ``dataclasses.replace`` by hand: it runs several times per registration, and
+        the generic one costs several times more.
+        """
+        get = changes.get
+        return ProfileStatus(
+            get("state", self.state),
+            get("holders", self.holders),
+            get("registered_aors", self.registered_aors),
+            get("registered_contact", self.registered_contact),
+            get("service_route", self.service_route),
+            get("negotiated_security", self.negotiated_security),
+            get("expires", self.expires),
+            get("last_error", self.last_error),
+        )
+
 
 IDLE: Final = ProfileStatus()
 

@@ -91,11 +91,11 @@ class ProfileRegistry:
         """
         current = self._status.get(profile_id, IDLE)
         changed = tuple(
-            STATUS_PROPERTY[f] for f, value in changes.items() if getattr(current, f) != value
+            [STATUS_PROPERTY[f] for f, v in changes.items() if getattr(current, f) != v]
         )
         if not changed:
             return
-        updated = replace(current, **changes)
+        updated = current.but(changes)
         if updated == IDLE:
             self._status.pop(profile_id, None)
         else:

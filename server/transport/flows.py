@@ -32,7 +32,7 @@ class Flows:
     async def flow(self, target: Target) -> Flow:
         """A flow to ``target``: the shared UDP socket, or a (reused) connection."""
         if target.transport == "udp":
-            return await self._udp_flow(target)
+            return self.udp_flow(target)
         existing = self._streams.get(target)
         if existing is not None and not existing.closed:
             return existing
@@ -43,11 +43,19 @@ class Flows:
             pending.add_done_callback(lambda _: self._connecting.pop(target, None))
         return await asyncio.shield(pending)
 
-    async def _udp_flow(self, target: Target) -> UdpFlow:
+    def udp_flow(self, target: Target) -> UdpFlow:
+        """The shared UDP socket towards ``target``, opened on first use (no waiting).
+
+        ``ConnectionError`` when no socket of that family can be had (IPv6 switched
+        off, no ports left): a failure to reach the next hop, retried like one.
+        """
         family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
         endpoint = self._udp.get(family)
         if endpoint is None:
-            endpoint = UdpEndpoint.open(family, self.dispatcher)
+            try:
+                endpoint = UdpEndpoint.open(family, self.dispatcher)
+            except OSError as exc:
+                raise ConnectionError(f"cannot open a UDP socket: {exc}") from exc
             self._udp[family] = endpoint
         return UdpFlow(endpoint, (target.address, target.port), local_ip_for(target.address))
 

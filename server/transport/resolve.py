@@ -64,17 +64,35 @@ def hosts_file_lookup(name: str, path: Path = HOSTS_FILE) -> list[str]:
     return found
 
 
+def _tls(uri: SipUri, transport: str, policy: TlsPolicy) -> TlsSettings | None:
+    if transport != "tls":
+        return None
+    return TlsSettings(uri.host.strip("[]"), policy.ca_file, policy.verify)
+
+
+def resolve_literal(uri: SipUri, policy: TlsPolicy = TlsPolicy()) -> Target | None:
+    """The one target of a URI whose host is an IP address; None for a name.
+
+    Needs no lookup, so a caller can connect at once without waiting on anything:
+    what lets the engine start a thousand registrations without a task each.
+    """
+    literal = _literal(uri.host)
+    if literal is None:
+        return None
+    transport = transport_of(uri)
+    port = uri.port or (5061 if transport == "tls" else 5060)
+    return Target(transport, literal, port, _tls(uri, transport, policy))
+
+
 async def resolve(uri: SipUri, policy: TlsPolicy = TlsPolicy()) -> list[Target]:
     """Targets for ``uri``, in the order to try them."""
+    target = resolve_literal(uri, policy)
+    if target is not None:
+        return [target]
     transport = transport_of(uri)
     port = uri.port or (5061 if transport == "tls" else 5060)
     host = uri.host
-    tls = (
-        TlsSettings(host.strip("[]"), policy.ca_file, policy.verify) if transport == "tls" else None
-    )
-    literal = _literal(host)
-    if literal is not None:
-        return [Target(transport, literal, port, tls)]
+    tls = _tls(uri, transport, policy)
     addresses = hosts_file_lookup(host)
     if not addresses:
         addresses = await _dns(host)
