@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from dbus_fast import BusType, DBusError, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
@@ -35,6 +37,27 @@ _log = logging.getLogger("sipprofiled")
 
 #: How long to wait for the bus to accept us before giving up with a message.
 CONNECT_TIMEOUT = 10.0
+
+
+#: Allocations between two collections of the youngest generation (CPython: 700).
+GC_YOUNG_THRESHOLD: Final = 10_000
+
+
+def settle_garbage_collector() -> None:
+    """Tune the cyclic garbage collector for a long-running daemon, once started.
+
+    Everything made until now (modules, classes, the bus connection) lives as long
+    as the process, so it is moved out of the collector's sight (``gc.freeze``), and
+    young collections run every 10,000 allocations instead of 700: each
+    registration allocates a few hundred short-lived objects, and the collections
+    that followed them, tracing the live sessions again and again, cost about 7 % of
+    the CPU of a start-up registering a thousand profiles (``bench.registrations``).
+    Garbage in cycles is still collected, a little later; reference counting frees
+    everything else at once.
+    """
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 class DaemonError(Exception):
@@ -206,6 +229,7 @@ async def run(options: Options) -> int:
             return 0
         stopping.cancel()
         starting.result()
+        settle_garbage_collector()  # the process is the daemon's: tune it, once started
         await daemon.run_until_stopped()
     except DaemonError as exc:
         _log.error("%s", exc)

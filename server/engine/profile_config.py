@@ -11,6 +11,7 @@ import re
 from typing import Final
 
 from sipprofile.server.registry.model import Profile
+from sipprofile.server.registry.validation import parse_uri_cached
 from sipprofile.server.sip.digest import Credentials
 from sipprofile.server.sip.registration import BACKOFF_BASE, RegistrationConfig
 from sipprofile.server.sip.uri import SipUri, parse_uri
@@ -21,12 +22,16 @@ USER_AGENT: Final = "sipprofiled/0.1"
 
 
 def next_hop_uri(profile: Profile) -> SipUri:
-    """Where REGISTERs go first: outbound proxy, registrar, or the AOR's domain."""
+    """Where REGISTERs go first: outbound proxy, registrar, or the AOR's domain.
+
+    The proxy and registrar URIs are parsed through a cache: the profiles of one
+    provider share them.
+    """
     settings = profile.settings
     if settings.outbound_proxy.uri:
-        return parse_uri(settings.outbound_proxy.uri)
+        return parse_uri_cached(settings.outbound_proxy.uri)
     if settings.registrar.uri:
-        return parse_uri(settings.registrar.uri)
+        return parse_uri_cached(settings.registrar.uri)
     aor = parse_uri(settings.aor)  # RFC 3261 §10.2.6: the domain of the AOR
     return SipUri(aor.scheme, None, None, aor.host, aor.port)
 

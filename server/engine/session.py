@@ -83,7 +83,10 @@ class Session:
         self._flow: Flow | None = None
         self._hop: SipUri = next_hop_uri(profile)
         #: The last next-hop text seen to name ``_hop`` (spares a parse per request).
-        self._hop_text = ""
+        #: A registrar reached directly is the Request-URI of every REGISTER, by the
+        #: very text it is stored as: known from the start.
+        settings = profile.settings
+        self._hop_text = "" if settings.outbound_proxy.uri else settings.registrar.uri
         self._moving: asyncio.Task[None] | None = None
         self._unsent: str | None = None
         self._unsubscribe: Callable[[], None] = lambda: None
@@ -166,8 +169,9 @@ class Session:
     def _attach(self, flow: Flow, uri: SipUri) -> None:
         self._unsubscribe()
         self._flow = flow
-        self._hop = uri
-        self._hop_text = ""
+        if uri is not self._hop:
+            self._hop = uri
+            self._hop_text = ""
         self._unsubscribe = flow.on_close(self._on_flow_closed)
 
     def _move(self, uri: SipUri) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from sipprofile.server.sip.uri import SipUri
@@ -42,7 +43,13 @@ def transport_of(uri: SipUri) -> str:
     return "udp"
 
 
+@lru_cache(maxsize=1024)
 def _literal(host: str) -> str | None:
+    """The IP address ``host`` names literally, normalised; None for a name.
+
+    Remembered: every profile of a registrar asks about the same few hosts, and
+    ``ipaddress`` takes microseconds to answer.
+    """
     text = host[1:-1] if host.startswith("[") else host
     try:
         return str(ipaddress.ip_address(text))

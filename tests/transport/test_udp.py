@@ -150,3 +150,38 @@ async def test_closed_endpoint_sends_nothing_and_frees_the_port(peer: socket.soc
 def test_local_address_towards_loopback() -> None:
     assert local_ip_for("127.0.0.1") == "127.0.0.1"
     assert local_ip_for("::1") == "::1"
+
+
+async def test_no_socket_to_be_had_is_a_connection_error() -> None:
+    """Out of file descriptors: a failure to reach the next hop, which sessions retry.
+
+    Before, the ``OSError`` escaped the session's start and left the profile in
+    ``registering`` for good. The limit is real (RLIMIT_NOFILE), lowered for a moment.
+    """
+    import os
+    import resource
+
+    from sipprofile.server.transport.flow import Target
+    from sipprofile.server.transport.flows import Flows
+
+    flows = Flows()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    spare: list[socket.socket] = []
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
+        while True:  # fill the gaps below the limit
+            try:
+                spare.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            except OSError:
+                break
+        with pytest.raises(ConnectionError, match="cannot open a UDP socket"):
+            flows.udp_flow(Target("udp", "127.0.0.1", 5060, None))
+    finally:
+        for sock in spare:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        flows.close()
+    flow = flows.udp_flow(Target("udp", "127.0.0.1", 5060, None))  # and once there is one
+    assert flow.transport == "udp"
+    flows.close()
