@@ -29,12 +29,14 @@ _log = logging.getLogger(__name__)
 #: restart does not storm the registrar (DESIGN.md §5).
 AUTOSTART_RATE = 200.0
 #: ... started together every this many seconds (on average, with jitter): bursts of
-#: 50. The registrar sees the same average rate either way, while the daemon wakes 4
-#: times a second instead of 20 and finds its code and data still in the CPU caches
-#: for the next answer: a registration costs about a fifth less CPU than in bursts
-#: of 10 every 50 ms (``python -m bench.registrations --ours-only``), and a phone
-#: wakes up less often. 50 datagrams of REGISTER are far below any socket buffer.
-AUTOSTART_TICK = 0.25
+#: 200. The registrar sees the same average rate either way, and a burst of 200
+#: REGISTERs (about 140 KB) fits the default UDP receive buffer of a Linux
+#: registrar; a box with fewer always-on profiles starts them all at once. The
+#: daemon wakes up once a second instead of 20 times, and handles each burst's
+#: answers together with its code and data still in the CPU caches: a registration
+#: costs about a quarter less CPU than in bursts of 10 every 50 ms (median of
+#: ``python -m bench.registrations --ours-only`` runs, 1000 profiles).
+AUTOSTART_TICK = 1.0
 
 
 class Engine:
@@ -150,8 +152,8 @@ class Engine:
         """Register always-on profiles, ``AUTOSTART_RATE`` a second, in small bursts.
 
         Bursts rather than one start per tick: the average rate, which is what the
-        registrar feels, is the same, while the daemon wakes up 4 times a second
-        instead of 200 and handles each burst's datagrams together. The passwords
+        registrar feels, is the same, while the daemon wakes up once a second
+        instead of 200 times and handles each burst's datagrams together. The passwords
         of all of them are read in one job. A next hop that is an IP address over
         UDP needs no waiting, so those sessions start right here, without a task.
         """

@@ -120,8 +120,7 @@ class Session:
             flow = self._flows.udp_flow(target)
         except ConnectionError:
             return False  # start() reports it and retries
-        self._sink.set_status(self.profile.id, state=State.REGISTERING)
-        self._begin(flow, uri)
+        self._begin(flow, uri)  # "registering" comes with the first REGISTER
         return True
 
     async def start(self) -> None:

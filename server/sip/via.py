@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from .errors import SipParseError
@@ -154,12 +155,15 @@ def parse_via(value: str) -> Via:
     return Via._parsed(transport, host, number, parse_params(text[head.end() :]))
 
 
+@lru_cache(maxsize=64)
 def via_branch(value: str) -> str | None:
     """``parse_via(value).branch``, without building the Via in the usual case.
 
     Every response is matched to its request by the branch of its top Via (RFC 3261
     §17.1.3), so this is read for every response; in the Vias we write, the branch is
     the first parameter. The value is checked exactly as ``parse_via`` checks it.
+    Remembered for the last few values: the transport reads it to route a response,
+    then the registration reads it again to match it.
     """
     text = value.strip(WS)
     via = _VIA_RE.fullmatch(text)
