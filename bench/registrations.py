@@ -20,7 +20,7 @@ are read over the bus once, the daemon is stopped (it deregisters everything at
 shutdown; how long that takes and what is left in the location table is reported),
 and bench_uac.sh runs. The ratio is CPU per registration, ours over Kamailio's, on
 the schedstat measure for both. Both sides vary by 10-15 % from run to run on a
-shared 2-core machine, so ``--rounds`` (3) rounds of ours-then-peer are run and the
+shared 2-core machine, so ``--rounds`` (5) rounds of ours-then-peer are run and the
 round with the median ratio is reported; every round goes to
 bench/results/registrations.json. ``--ours-only`` runs ours once and prints only our
 CPU per registration, for a quick comparison of two versions of the daemon.
@@ -58,7 +58,7 @@ RESULTS = HERE / "results"
 PEER_SCRIPT = HERE / "kamailio" / "bench_uac.sh"
 TARGET_RATIO = 3.0
 DEFAULT_N = 1000
-DEFAULT_ROUNDS = 3
+DEFAULT_ROUNDS = 5
 #: Registrar workers and UDP buffer, as bench_uac.sh gives the registrar of the peer.
 REGISTRAR_CHILDREN = 4
 UDP_MAXBUF = 4_194_304
