@@ -2,8 +2,8 @@
 
 The session resolves the next hop, opens (or reuses) a flow, builds the
 ``RegistrationConfig`` from the profile and the flow's local address, and then only
-feeds the sans-I/O machine: responses from the dispatcher, flow closures, and one
-deadline (on the engine's ``Timers``) at the machine's next deadline. Every event the machine
+feeds the sans-I/O machine: responses from the dispatcher, flow closures, and the
+machine's next deadline, kept on the engine's ``Timers``. Every event the machine
 emits becomes a status change on the registry, which the bus turns into signals.
 """
 
