@@ -27,6 +27,7 @@ from sipprofile.server.sip.registration import (
     RegistrationConfig,
 )
 from sipprofile.server.sip.registration_events import (
+    TRANSPORT_FAILED,
     Deregistered,
     Failed,
     Registered,
@@ -48,6 +49,7 @@ from .profile_config import (
     sent_by,
     tls_policy,
 )
+from .servers import Servers
 from .timers import Timers
 
 _log = logging.getLogger(__name__)
@@ -91,6 +93,7 @@ class Session:
         self._unsent: str | None = None
         self._unsubscribe: Callable[[], None] = lambda: None
         self._timers = timers
+        self._servers = Servers()
         #: Ticket of the machine's next deadline on ``_timers``, and that deadline.
         self._timer: int | None = None
         self._deadline: float | None = None
@@ -153,7 +156,7 @@ class Session:
                 self._sink.set_status(pid, state=State.REGISTERING)
             try:
                 targets = await resolve(uri, tls_policy(self.profile))
-                return await self._open(targets)
+                return await self._servers.open(self._flows, self._servers.resolved(targets))
             except (ResolveError, ConnectionError) as exc:
                 error = "ResolveFailed" if isinstance(exc, ResolveError) else "TransportFailed"
                 jitter = 0.5 + secrets.randbelow(501) / 1000
@@ -192,14 +195,36 @@ class Session:
         config = self._config(flow, uri)
         self._feed(self._machine.rebind(config, self._loop.time(), unsent=self._unsent))
 
-    async def _open(self, targets: list[Target]) -> Flow:
-        last: Exception | None = None
-        for target in targets:
-            try:
-                return await self._flows.flow(target)
-            except ConnectionError as exc:
-                last = exc
-        raise ConnectionError(str(last) if last else "no address to connect to")
+    def _fail_over(self, event: Retrying) -> bool:
+        """Move to the registrar's next server at once (RFC 3263 §4.3); False if none.
+
+        With no server left, the machine's backoff stands, and the session moves back
+        to the start of a fresh resolution for the attempt after it.
+        """
+        rest = self._servers.failed()
+        if self._machine is None:
+            return False
+        if not rest:
+            self._move(self._hop)  # no send: the machine waits for its backoff
+            return False
+        if self._moving is not None and not self._moving.done():
+            return True
+        _log.info("profile %d: %s; trying the next server", self.profile.id, event.message)
+        self._moving = self._loop.create_task(self._switch(rest))
+        return True
+
+    async def _switch(self, servers: list[Target]) -> None:
+        try:
+            flow = await self._servers.open(self._flows, servers)
+        except ConnectionError as exc:  # none of them either: the backoff stands
+            self._report_failure(TRANSPORT_FAILED, str(exc))
+            return
+        if self._machine is None:
+            return
+        self._attach(flow, self._hop)
+        now = self._loop.time()
+        self._feed(self._machine.rebind(self._config(flow, self._hop), now))
+        self._feed(self._machine.register(now))
 
     async def _stopped_within(self, delay: float) -> bool:
         """Wait ``delay`` seconds; True if the session was stopped meanwhile."""
@@ -345,6 +370,8 @@ class Session:
             if event.problem:
                 _log.info("profile %d: un-REGISTER: %s", pid, event.problem)
             self.done.set()
+        elif isinstance(event, Retrying) and event.next_server and self._fail_over(event):
+            return  # not a failure the user sees: another server is being tried
         elif isinstance(event, (Failed, Retrying)):
             self._report_failure(event.error, event.message)
             if isinstance(event, Failed):

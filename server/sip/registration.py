@@ -206,7 +206,8 @@ class Registration:
             self._pending = None
             if pending.deregister:
                 return self._deregistered(f"transport failure: {reason}", now)
-            return self._temporary(now, TRANSPORT_FAILED, f"transport failure: {reason}", None)
+            message = f"transport failure: {reason}"
+            return self._temporary(now, TRANSPORT_FAILED, message, None, next_server=True)
         if self.state is State.REGISTERED:
             # the flow our binding lives on is gone: register again on a new one
             return self._send(now, deregister=False)
@@ -225,7 +226,7 @@ class Registration:
                     if pending.deregister:
                         return events + self._deregistered("no answer from the registrar", now)
                     message = f"no answer from {pending.request_uri} in 32 s"
-                    events += self._temporary(now, TIMEOUT, message, None)
+                    events += self._temporary(now, TIMEOUT, message, None, next_server=True)
                 elif isinstance(event, TransportFailed):
                     return events + self.transport_failed(event.reason, now)
             if self._pending is not None and self._pending.tx.terminated:
@@ -311,7 +312,7 @@ class Registration:
             return self._deregistered(f"the registrar answered {reason}", now)
         if status in _TEMPORARY or 500 <= status < 600:
             return self._temporary(now, TIMEOUT if status == 408 else REJECTED, reason,
-                                   retry_after(response))  # fmt: skip
+                                   retry_after(response), next_server=status == 503)  # fmt: skip
         if status == 403:
             return self._failed(FORBIDDEN, f"the registrar refused the registration: {reason}")
         return self._failed(REJECTED, f"the registrar rejected the registration: {reason}")
@@ -379,7 +380,13 @@ class Registration:
         return [StateChanged(state._value_)]  # .value, without the descriptor call
 
     def _temporary(
-        self, now: float, error: str, message: str, retry_after: float | None
+        self,
+        now: float,
+        error: str,
+        message: str,
+        retry_after: float | None,
+        *,
+        next_server: bool = False,
     ) -> list[Event]:
         backoff = self._backoff
         delay = min(self.config.retry_base * 2**backoff.failures, BACKOFF_CAP)
@@ -389,7 +396,8 @@ class Registration:
         backoff.failures += 1
         backoff.retry_at = now + delay
         self._refresh_at = None
-        return [*self._become(State.RETRYING), Retrying(error, message, backoff.retry_at)]
+        retrying = Retrying(error, message, backoff.retry_at, next_server)
+        return [*self._become(State.RETRYING), retrying]
 
     def _failed(self, error: str, message: str) -> list[Event]:
         self._refresh_at = None

@@ -66,11 +66,18 @@ class Deregistered:
 
 @dataclass(frozen=True, slots=True)
 class Retrying:
-    """A temporary failure; the next attempt is at ``retry_at``."""
+    """A temporary failure; the next attempt is at ``retry_at``.
+
+    ``next_server``: the failure is the server's or the path's (no answer, the
+    transport failed, 503), so RFC 3263 §4.3 says to try the next server the
+    registrar's name resolved to, at once, rather than wait for this one. The session
+    does that with ``rebind`` and ``register``; with no other server it waits.
+    """
 
     error: str
     message: str
     retry_at: float
+    next_server: bool = False
 
 
 @dataclass(frozen=True, slots=True)

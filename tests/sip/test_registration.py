@@ -216,6 +216,33 @@ def test_udp_timeout_is_retrying_with_timeout_error() -> None:
 
 
 @pytest.mark.parametrize(
+    ("status", "next_server"), [(503, True), (500, False), (504, False), (408, False)]
+)
+def test_only_503_asks_for_the_next_server(status: int, next_server: bool) -> None:
+    """RFC 3263 §4.3: a 503 means "try another server"; a 500 or 408 is this request's."""
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    [retry] = [e for e in reg.receive(answer(first, status), 1.0) if isinstance(e, Retrying)]
+    assert retry.next_server is next_server
+
+
+def test_no_answer_and_a_failed_transport_ask_for_the_next_server() -> None:
+    reg = machine()
+    sent(reg.register(0.0))
+    events = []
+    while (deadline := reg.next_deadline()) is not None and deadline <= 32.0:
+        events += reg.timer(deadline)
+    [retry] = [e for e in events if isinstance(e, Retrying)]
+    assert (retry.error, retry.next_server) == ("Timeout", True)
+    reg = machine(reliable=True)
+    sent(reg.register(0.0))
+    [retry] = [
+        e for e in reg.transport_failed("connection refused", 0.1) if isinstance(e, Retrying)
+    ]
+    assert (retry.error, retry.next_server) == ("TransportFailed", True)
+
+
+@pytest.mark.parametrize(
     ("status", "error"),
     [(403, "Forbidden"), (404, "Rejected"), (488, "Rejected"), (603, "Rejected")],
 )

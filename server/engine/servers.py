@@ -1,0 +1,65 @@
+"""Which of the registrar's servers a registration uses, and when it moves on.
+
+RFC 3263 resolves one registrar name to a list of servers (NAPTR, SRV priority and
+weight, addresses). A registration uses the first that can be reached; when that
+one fails (no answer, a failed transport, 503) it moves to the next at once
+(§4.3), and once a server has answered it stays there, refreshes included, until
+that server fails: the *affinity* that other stacks lack (a refresh sent to another
+server of the pool creates a second binding, or finds no binding to refresh). When
+every server of the list failed, the next attempt (after the usual backoff) starts
+over from a fresh resolution, in DNS's order.
+"""
+
+from __future__ import annotations
+
+from sipprofile.server.transport.flow import Flow, Target
+from sipprofile.server.transport.flows import Flows
+
+
+class Servers:
+    """The resolved servers of one registration and the one it sticks to."""
+
+    def __init__(self) -> None:
+        self._targets: list[Target] = []
+        self._failed: set[Target] = set()
+        #: The server in use: the one to stay with while it works.
+        self.current: Target | None = None
+
+    def resolved(self, targets: list[Target]) -> list[Target]:
+        """A new resolution, in the order to try: the current server first if listed."""
+        current = self.current
+        if current is not None and current in targets:
+            targets = [current, *(t for t in targets if t != current)]
+        self._targets = targets
+        self._failed = {t for t in self._failed if t in targets and t != current}
+        return targets
+
+    def failed(self) -> list[Target]:
+        """The current server failed: the others not tried since, in order.
+
+        Empty when every one has failed: then the round is over, the failures are
+        forgotten and no server is preferred, so the next resolution starts afresh.
+        """
+        if self.current is not None:
+            self._failed.add(self.current)
+        rest = [t for t in self._targets if t not in self._failed]
+        if not rest:
+            self._failed.clear()
+            self.current = None
+        return rest
+
+    async def open(self, flows: Flows, targets: list[Target]) -> Flow:
+        """A flow to the first of ``targets`` that can be reached, now the current one.
+
+        ``ConnectionError`` naming the last failure when none can be.
+        """
+        last: Exception | None = None
+        for target in targets:
+            try:
+                flow = await flows.flow(target)
+            except ConnectionError as exc:
+                last = exc
+                continue
+            self.current = target
+            return flow
+        raise ConnectionError(str(last) if last else "no address to connect to")
