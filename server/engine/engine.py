@@ -20,7 +20,8 @@ from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.tasks import TaskSet
 from sipprofile.server.transport.flows import Flows
 
-from .session import Session, StatusSink
+from .session import Session
+from .status_batch import StatusSink
 from .timers import Timers
 
 _log = logging.getLogger(__name__)

@@ -82,16 +82,18 @@ def registration_config(
     from_tag: str,
     password: str | None,
     proxy_password: str | None,
+    contact_address: str | None = None,
 ) -> RegistrationConfig:
     """The REGISTER settings of ``profile`` on ``flow`` towards ``uri``.
 
-    The Contact names the flow's local address and the profile's own random user
-    part; the digest user name defaults to the AOR's user (what users type).
+    The Contact names the flow's local address (or ``contact_address``, the
+    ``host:port`` a NAT maps us to) and the profile's own random user part; the
+    digest user name defaults to the AOR's user (what users type).
     """
     s = profile.settings
     local = sent_by(*flow.local)
     scheme = "sips" if flow.transport == "tls" and uri.secure else "sip"
-    contact = f"{scheme}:{profile.contact_user}@{local}"
+    contact = f"{scheme}:{profile.contact_user}@{contact_address or local}"
     if flow.transport != "udp":
         contact += f";transport={flow.transport}"
     aor = parse_uri(s.aor)

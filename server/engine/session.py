@@ -14,7 +14,6 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sipprofile.proto.names import ERROR_PREFIX, Event
 from sipprofile.proto.schema import State
@@ -50,18 +49,10 @@ from .profile_config import (
     tls_policy,
 )
 from .servers import Servers
+from .status_batch import StatusBatch, StatusSink
 from .timers import Timers
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class StatusSink:
-    """Where a session reports: the registry's status and event functions."""
-
-    set_status: Callable[..., None]
-    raise_event: Callable[[int, str], None]
-    raise_error: Callable[[int, str, str], None]
 
 
 class Session:
@@ -79,7 +70,7 @@ class Session:
         self.profile = profile
         self._passwords = (password, proxy_password)
         self._flows = flows
-        self._sink = sink
+        self._status = StatusBatch(sink, profile.id)
         self._loop = asyncio.get_running_loop()
         self._machine: Registration | None = None
         self._flow: Flow | None = None
@@ -102,9 +93,10 @@ class Session:
         self._from_tag = secrets.token_hex(6)
         self.done = asyncio.Event()
         self._registered_once = False
-        self._status: dict[str, object] = {}
         #: ``host:port`` the registrar last saw us at (Via received/rport), or "".
         self.public_address = ""
+        #: The NAT's ``host:port`` our Contact names instead of the flow's, or None.
+        self._contact_address: str | None = None
 
     # ---------------------------------------------------------------- control
 
@@ -148,12 +140,11 @@ class Session:
         A registrar that cannot be resolved or reached is a temporary failure, as for
         peers that back off: ``retrying`` with 30 s x 2^n x (50-100 %), capped at 30 min.
         """
-        pid = self.profile.id
         base = extension_int(self.profile, "RetryBaseSeconds", BACKOFF_BASE)
         failures = 0
         while not self.done.is_set():
             if self._machine is None:
-                self._sink.set_status(pid, state=State.REGISTERING)
+                self._status.now(state=State.REGISTERING)
             try:
                 targets = await resolve(uri, tls_policy(self.profile))
                 return await self._servers.open(self._flows, self._servers.resolved(targets))
@@ -162,7 +153,7 @@ class Session:
                 jitter = 0.5 + secrets.randbelow(501) / 1000
                 delay = min(base * 2**failures, BACKOFF_CAP) * jitter
                 failures += 1
-                self._set(state=State.RETRYING)
+                self._status.set(state=State.RETRYING)
                 self._report_failure(error, str(exc))
                 if await self._stopped_within(delay):
                     return None
@@ -170,6 +161,9 @@ class Session:
 
     def _attach(self, flow: Flow, uri: SipUri) -> None:
         self._unsubscribe()
+        if flow is not self._flow:  # a NAT maps each flow on its own: learn it anew
+            self._contact_address = None
+            self.public_address = ""
         self._flow = flow
         if uri is not self._hop:
             self._hop = uri
@@ -269,8 +263,7 @@ class Session:
                 except TimeoutError:
                     _log.info("profile %d: no answer to the un-REGISTER", self.profile.id)
         self._close()
-        self._sink.set_status(
-            self.profile.id,
+        self._status.now(
             state=State.UNREGISTERED,
             registered_aors=(),
             registered_contact="",
@@ -302,6 +295,7 @@ class Session:
             from_tag=self._from_tag,
             password=password,
             proxy_password=proxy_password,
+            contact_address=self._contact_address,
         )
 
     def _on_response(self, response: Response) -> None:
@@ -321,7 +315,7 @@ class Session:
     def _feed(self, events: list[RegEvent]) -> None:
         for event in events:
             self._handle(event)
-        self._apply()
+        self._status.apply()
         deadline = self._machine.next_deadline() if self._machine else None
         if deadline == self._deadline:
             return
@@ -349,9 +343,9 @@ class Session:
             self._unsent = None
             self._flow.send(event.data)
         elif isinstance(event, StateChanged):
-            self._set(state=event.state)
+            self._status.set(state=event.state)
         elif isinstance(event, Registered):
-            self._set(
+            self._status.set(
                 registered_aors=event.aors,
                 registered_contact=event.contact,
                 service_route=event.service_route,
@@ -361,12 +355,12 @@ class Session:
             self._learn(event.public_address)
             if not self._registered_once:
                 self._registered_once = True
-                self._raise_event(Event.REGISTERED)
+                self._status.event(Event.REGISTERED)
         elif isinstance(event, Deregistered):
-            self._set(registered_aors=(), registered_contact="", service_route=(), expires=0)
+            self._status.set(registered_aors=(), registered_contact="", service_route=(), expires=0)
             if self._registered_once:
                 self._registered_once = False
-                self._raise_event(Event.DEREGISTERED)
+                self._status.event(Event.DEREGISTERED)
             if event.problem:
                 _log.info("profile %d: un-REGISTER: %s", pid, event.problem)
             self.done.set()
@@ -382,50 +376,40 @@ class Session:
         name = ERROR_PREFIX + error
         message = printable(message)
         if self._machine is not None and self._machine.state.value == State.FAILED:
-            self._set(state=State.FAILED)
-        self._set(last_error=(name, message))
+            self._status.set(state=State.FAILED)
+        self._status.set(last_error=(name, message))
         if self._registered_once:
             self._registered_once = False
-            self._raise_event(Event.DEREGISTERED)
-        self._apply()
-        self._sink.raise_error(pid, name, message)
+            self._status.event(Event.DEREGISTERED)
+        self._status.error(name, message)
         _log.info("profile %d: %s: %s", pid, error, message)
 
     def _learn(self, public: str) -> None:
-        """Keep the address the registrar saw us at; say so when a NAT rewrote it.
+        """Keep the address the registrar saw us at; behind a NAT, register that one.
 
-        Kept for the NAT handling of RFC 5626 (the next step: register again with
-        the corrected Contact); today it is logged, once per change.
+        Over UDP the NAT's mapping (Via ``received``/``rport``) is where requests for
+        us must be sent, so the Contact moves there with one more REGISTER, and the
+        binding at the old address is removed by the one after (the machine's stale
+        bindings). Over TCP and TLS the connection is the way back: only logged.
         """
-        if not public or public == self.public_address:
+        flow = self._flow
+        if not public or public == self.public_address or flow is None:
             return
         self.public_address = public
-        if self._flow is not None:
-            local = sent_by(*self._flow.local)
-            if public != local:
-                _log.info(
-                    "profile %d: the registrar sees us at %s, our Contact says %s (a NAT?)",
-                    self.profile.id,
-                    public,
-                    local,
-                )
+        contact = self._contact_address or sent_by(*flow.local)
+        if public == contact:
+            return
+        _log.info(
+            "profile %d: the registrar sees us at %s, our Contact says %s (a NAT)",
+            self.profile.id,
+            public,
+            contact,
+        )
+        if flow.transport == "udp":
+            self._contact_address = public
+            self._loop.call_soon(self._recontact)  # after the events being handled
 
-    # ---------------------------------------------------------------- status
-
-    def _set(self, **changes: object) -> None:
-        """Note status changes; they reach the registry together (``_apply``).
-
-        One ``set_status`` per burst of machine events instead of one per event: a
-        200 OK changes State, Contact, AORs, Expires and LastError at once.
-        """
-        self._status.update(changes)
-
-    def _apply(self) -> None:
-        """Hand the noted changes to the registry (before any event that reports them)."""
-        if self._status:
-            changes, self._status = self._status, {}
-            self._sink.set_status(self.profile.id, **changes)
-
-    def _raise_event(self, event: str) -> None:
-        self._apply()
-        self._sink.raise_event(self.profile.id, event)
+    def _recontact(self) -> None:
+        if self._machine is not None and self._flow is not None:
+            config = self._config(self._flow, self._hop)
+            self._feed(self._machine.update(config, self._loop.time()))

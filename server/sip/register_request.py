@@ -11,7 +11,7 @@ for the same header lines.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -111,13 +111,15 @@ class RegisterWriter:
         cseq: int,
         expires: int,
         authorization: Iterable[tuple[str, str]],
+        remove: Sequence[str] = (),
     ) -> bytes:
         """The REGISTER as bytes, or ``SipParseError`` for what cannot be sent.
 
         Faults are met in the order ``Headers.add`` and ``Request.to_bytes`` would meet
         them: Via, the fixed lines, the Authorization lines (taken from
         ``authorization`` one by one, so a lazy iterable stops at the first bad one),
-        then the Request-URI.
+        then the Request-URI. ``remove`` are other Contact URIs of ours, written after
+        our Contact with ``expires=0``: bindings to delete in the same request.
         """
         c = self.config
         via = f"SIP/2.0/{c.via_transport} {c.via_sent_by};branch={branch};rport"
@@ -132,8 +134,14 @@ class RegisterWriter:
             _check_request_uri(request_uri)
             self._request_uri = request_uri
         length = "" if lines.length_in_tail else _LENGTH_LINE
+        contact = lines.contact
+        if remove:
+            value = contact[len("Contact: ") : -2] + "".join(
+                [f", <{uri}>;expires=0" for uri in remove]
+            )
+            contact = _line("Contact", value)
         return (
             f"REGISTER {request_uri} SIP/2.0\r\nVia: {via}\r\n{lines.middle}"
-            f"CSeq: {cseq} REGISTER\r\n{lines.contact}Expires: {expires}\r\n"
+            f"CSeq: {cseq} REGISTER\r\n{contact}Expires: {expires}\r\n"
             f"{lines.tail}{auth}{length}\r\n"
         ).encode()

@@ -50,43 +50,85 @@ def challenges(response: Response, *, proxy: bool) -> list[Challenge]:
     return found
 
 
-def granted_expiry(response: Response, contact: str, asked: int) -> int | None:
-    """Our binding's expiry in a 2xx: its Contact's ``expires``, else the Expires header.
-
-    ``contact`` is our Contact URI as sent, a valid SIP URI; ``asked`` is what we asked
-    for, the answer when the registrar lists no binding and sends no Expires. None when
-    the registrar lists bindings but not ours.
-    """
-    mine: SipUri | None = None  # our Contact parsed, once a listed one needs comparing
+def _listed_contacts(response: Response) -> list[NameAddr]:
     contacts: list[NameAddr] = []
     for value in response.headers.get_all("Contact"):
         try:
             contacts.append(parse_name_addr(value))
         except (SipParseError, ValueError):
             continue
+    return contacts
+
+
+def _ours(listed: NameAddr, contact: str, mine: SipUri) -> tuple[bool, bool]:
+    """(exactly our Contact, or at least our Contact's user part) for a listed binding."""
+    if listed.uri == contact:  # the same text is the same URI, without parsing it
+        return True, True
+    try:
+        theirs = parse_uri(listed.uri)
+    except SipParseError:
+        return False, False
+    if uri_equivalent(theirs, mine):
+        return True, True
+    return False, mine.user is not None and theirs.user == mine.user
+
+
+def granted_expiry(response: Response, contact: str, asked: int) -> int | None:
+    """Our binding's expiry in a 2xx: its Contact's ``expires``, else the Expires header.
+
+    ``contact`` is our Contact URI as sent, a valid SIP URI; ``asked`` is what we asked
+    for, the answer when the registrar lists no binding and sends no Expires. None when
+    the registrar lists bindings but not ours. Our Contact's user part is random and
+    ours alone, so a binding with it but another host is ours too when ours is not
+    listed as sent (a registrar that rewrote the host: NAT, ``received``); when it
+    is, the others are bindings of an earlier run (``stale_bindings``).
+    """
+    contacts = _listed_contacts(response)
     header = response.headers.get("Expires")
     fallback = int(header) if header and header.strip().isdigit() else asked
     if not contacts:
         return fallback  # a registrar that lists nothing: trust what it said, or asked
+    if len(contacts) == 1 and contacts[0].uri == contact:  # the usual answer, no parsing
+        chosen: NameAddr | None = contacts[0]
+    else:
+        mine = parse_uri(contact)
+        chosen = None
+        for listed in contacts:
+            exact, same_user = _ours(listed, contact, mine)
+            if exact:
+                chosen = listed
+                break
+            if same_user and chosen is None:
+                chosen = listed
+    if chosen is None:
+        return None
+    expiry = chosen.param("expires")
+    if expiry is not None and expiry.isdigit():
+        return int(expiry)
+    return fallback
+
+
+def stale_bindings(response: Response, contact: str) -> list[str]:
+    """Bindings of ours that are not our Contact: left by an earlier run or address.
+
+    Listed in a 2xx beside our exact Contact, with its (random, per-profile) user part
+    and another host or port: the daemon restarted on another port, or our address
+    changed. Nothing when our Contact is not listed as sent (then a same-user binding
+    may be ours, rewritten by the registrar). The URIs as the registrar wrote them.
+    """
+    contacts = _listed_contacts(response)
+    if len(contacts) < 2:
+        return []
+    mine = parse_uri(contact)
+    stale: list[str] = []
+    found = False
     for listed in contacts:
-        if listed.uri != contact:  # the same text is the same URI, without parsing it
-            try:
-                theirs = parse_uri(listed.uri)
-            except SipParseError:
-                continue
-            if mine is None:
-                mine = parse_uri(contact)
-            # our Contact user part is random and ours alone: a registrar that rewrote
-            # the host (NAT, received) still names our binding by it
-            if not (
-                uri_equivalent(theirs, mine) or (mine.user is not None and theirs.user == mine.user)
-            ):
-                continue
-        expiry = listed.param("expires")
-        if expiry is not None and expiry.isdigit():
-            return int(expiry)
-        return fallback
-    return None
+        exact, same_user = _ours(listed, contact, mine)
+        if exact:
+            found = True
+        elif same_user and listed.param("expires") != "0":
+            stale.append(listed.uri)
+    return stale if found else []
 
 
 def redirect_targets(response: Response) -> list[str]:

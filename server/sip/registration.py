@@ -17,7 +17,7 @@ deregistration that removes only our own Contact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -31,6 +31,7 @@ from .register_response import (
     learned_address,
     redirect_targets,
     retry_after,
+    stale_bindings,
     uris,
 )
 from .registration_config import BACKOFF_BASE, BACKOFF_CAP, RegistrationConfig
@@ -124,6 +125,11 @@ class Registration:
             DigestSession(config.proxy_credentials, **kwargs) if config.proxy_credentials else None
         )
         self.granted: int = 0
+        #: Stale bindings of ours already asked to be removed (once each: a registrar
+        #: that keeps them must not make us loop).
+        self._removed: set[str] = set()
+        #: The configuration changed while a REGISTER was in flight: send it again.
+        self._resend = False
 
     # ------------------------------------------------------------------ inputs
 
@@ -152,6 +158,8 @@ class Registration:
         self.config = same_dialog
         if self.state is State.REGISTERED and self._pending is None:
             return self._send(now, deregister=False)
+        if self._pending is not None and not self._pending.deregister:
+            self._resend = True  # the request in flight still has the old values
         return []
 
     def set_credentials(
@@ -253,7 +261,8 @@ class Registration:
     def _next_hop(self) -> str:
         return self.config.route[0] if self.config.route else self._request_uri
 
-    def _send(self, now: float, *, deregister: bool) -> list[Event]:
+    def _send(self, now: float, *, deregister: bool, remove: Sequence[str] = ()) -> list[Event]:
+        self._resend = False  # whatever changed goes out now
         self._cseq += 1
         expires = 0 if deregister else self._expires
         branch = self._branch()
@@ -265,6 +274,7 @@ class Registration:
             cseq=self._cseq,
             expires=expires,
             authorization=self._authorization(),
+            remove=remove,
         )
         tx = ClientTransaction(data, reliable=self.config.reliable)
         cseq = self._cseq
@@ -337,6 +347,10 @@ class Registration:
         routes = uris(response.headers.get_all("Service-Route"))
         public = learned_address(response)
         events.append(Registered(granted, self.config.contact, aors, routes, public))
+        stale = [u for u in stale_bindings(response, contact) if u not in self._removed]
+        if stale or self._resend:  # an earlier run's or address's binding; new values
+            self._removed.update(stale)
+            events += self._send(now, deregister=False, remove=stale)
         return events
 
     def _challenged(self, response: Response, now: float, pending: _Pending) -> list[Event]:

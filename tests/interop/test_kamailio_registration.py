@@ -270,3 +270,41 @@ async def test_updates_keep_update_or_renew_the_registration(daemon, kamailio) -
         )
         [renewed] = kamailio.contacts_of("alice")
         assert renewed.call_id != first.call_id
+
+
+async def test_a_crashed_runs_binding_is_replaced_not_doubled(daemon_process, kamailio) -> None:
+    """Killed without deregistering, restarted on another port: one binding, the new one.
+
+    The Contact's user part is the profile's own and kept in the database, so the
+    binding the dead run left is recognised in the 200 OK and removed.
+    """
+    import os
+    import signal
+
+    from conftest import wait_for_name
+    from privatebus import daemon_command
+
+    async with raw_bus(daemon_process.address) as raw:
+        await raw.create(**settings(kamailio), AutoRegistration=True)
+        await wait_state(raw, "/org/sipprofile/SipProfile1/Profile/1", "registered")
+    [old] = kamailio.contacts_of("alice")
+    daemon_process.process.send_signal(signal.SIGKILL)
+    await daemon_process.process.wait()
+    assert [b.contact for b in kamailio.contacts_of("alice")] == [old.contact]  # left behind
+    again = await asyncio.create_subprocess_exec(
+        *daemon_command(daemon_process.address, daemon_process.db_path),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        await wait_for_name(daemon_process.address)
+        async with raw_bus(daemon_process.address) as raw:
+            props = await wait_state(raw, "/org/sipprofile/SipProfile1/Profile/1", "registered")
+        await wait_for(lambda: len(kamailio.contacts_of("alice")) == 1)
+        [new] = kamailio.contacts_of("alice")
+        assert new.contact != old.contact  # another port
+        assert props["RegisteredContact"] in new.contact
+        user = old.contact.split("@", 1)[0]
+        assert new.contact.startswith(user)  # the same Contact user: the same profile
+    finally:
+        again.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(again.wait(), 10)

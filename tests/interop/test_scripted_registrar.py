@@ -24,10 +24,12 @@ from interop.scripted import (  # noqa: F401
     Received,
     ScriptedRegistrar,
     challenge,
+    contacts_of,
     drop,
     grant,
     ok,
     reply,
+    requested_expiry,
     response,
     scripted_registrar,
     scripted_registrar_factory,
@@ -293,28 +295,62 @@ async def test_closed_tcp_connection_registers_again(scripted_registrar_factory,
             await raw.profile(path, "Disable")
 
 
-async def test_the_address_the_registrar_saw_is_kept(
-    scripted_registrar, daemon, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Via received/rport (RFC 3581) in the 200 OK: kept by the session, NAT logged."""
-    registrar = scripted_registrar
+def bindings_behind_nat(public: tuple[str, int] | None) -> tuple[dict[str, int], Any]:
+    """A registrar that keeps bindings (RFC 3261 §10.3) and, with ``public``, says in
+    the top Via (received/rport) that the request came from there: a NAT."""
+    bindings: dict[str, int] = {}
 
-    def behind_nat(request):
-        answer = ok(request)
-        top = request.via[0].with_param("received", "203.0.113.5").with_param("rport", "6000")
-        answer.headers.set("Via", str(top))
+    def handler(request):
+        for contact in contacts_of(request):
+            expires = requested_expiry(request, contact)
+            if expires == 0:
+                bindings.pop(contact.uri, None)
+            else:
+                bindings[contact.uri] = expires
+        answer = response(
+            request,
+            200,
+            headers=[("Contact", f"<{uri}>;expires={n}") for uri, n in bindings.items()],
+        )
+        if public is not None:
+            top = request.via[0].with_param("received", public[0])
+            answer.headers.set("Via", str(top.with_param("rport", str(public[1]))))
         return [answer]
 
-    registrar.answer(behind_nat)
+    return bindings, handler
+
+
+async def test_behind_a_nat_the_contact_moves_to_the_public_address(
+    scripted_registrar, daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Via received/rport (RFC 3581) shows a NAT: register the public address instead,
+    then remove the binding at the private one: one binding in the end, no duplicate."""
+    registrar = scripted_registrar
+    bindings, handler = bindings_behind_nat(("203.0.113.5", 6000))
+    registrar.default = handler
     caplog.set_level("INFO", logger="sipprofile.server.engine.session")
     async with raw_bus(daemon.address) as raw:
         path = await enable(raw, registrar)
-        await wait_state(raw, path, "registered")
-        [arrival] = registrar.registers
-        assert arrival.request.via[0].rport_requested  # we asked for rport
+        await registrar.wait_requests(3)
+        first, moved, cleanup = registrar.registers[:3]
+        assert first.request.via[0].rport_requested  # we asked for rport
+        private = contact_uri(first)
+        public = private.split("@", 1)[0] + "@203.0.113.5:6000"
+        assert contact_uri(moved) == public
+        assert cleanup.request.headers.get_all("Contact") == [
+            f"<{public}>",
+            f"<{private}>;expires=0",
+        ]
+        assert moved.request.call_id == first.request.call_id == cleanup.request.call_id
+        assert [moved.cseq, cleanup.cseq] == [first.cseq + 1, first.cseq + 2]
+        props = await wait_state(raw, path, "registered")
+        assert props["RegisteredContact"] == public
+        assert list(bindings) == [public]
+        await asyncio.sleep(0.2)
+        assert len(registrar.registers) == 3  # and then quiet: no loop
         session = daemon.daemon.engine._sessions[1]
         assert session.public_address == "203.0.113.5:6000"
-        local = contact_uri(arrival).split("@", 1)[1]
+        local = private.split("@", 1)[1]
         assert f"the registrar sees us at 203.0.113.5:6000, our Contact says {local}" in (
             caplog.text
         )

@@ -398,3 +398,61 @@ def test_our_contact_is_checked_as_a_sip_uri_when_the_200_arrives() -> None:
     [first] = sent(reg.register(0.0))
     with pytest.raises(SipParseError, match="appears more than once"):
         reg.receive(answer(first, 200, "OK", ("Contact", "<sip:a@h;lr;LR>;expires=60")), 0.1)
+
+
+STALE = "sip:3f2a9c1e7d5b4a60@192.0.2.10:40999"  # our user part, an earlier run's port
+
+
+def test_a_binding_of_an_earlier_run_is_removed_in_one_more_register() -> None:
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    [second] = sent(reg.receive(answer(first, 401, "Unauthorized", CHALLENGE), 0.0))
+    both = ("Contact", f"<{STALE}>;expires=1200, <{CONTACT}>;expires=1800")
+    events = reg.receive(answer(second, 200, "OK", both), 0.1)
+    [event] = [e for e in events if isinstance(e, Registered)]
+    assert event.expires == 1800  # ours, not the stale one listed first
+    [removal] = sent(events)
+    assert removal.call_id == second.call_id and removal.cseq[0] == second.cseq[0] + 1
+    assert removal.headers.get_all("Contact") == [f"<{CONTACT}>", f"<{STALE}>;expires=0"]
+    assert removal.headers.get("Expires") == "3600"
+    assert reg.state is State.REGISTERED
+    # a registrar that keeps listing it: asked once, never again (no loop)
+    events = reg.receive(answer(removal, 200, "OK", both), 0.2)
+    assert sent(events) == []
+    assert reg.state is State.REGISTERED
+
+
+def test_a_rewritten_contact_alone_is_ours_and_nothing_is_removed() -> None:
+    """Our Contact not listed as sent: the same-user binding is ours, rewritten (NAT)."""
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    [second] = sent(reg.receive(answer(first, 401, "Unauthorized", CHALLENGE), 0.0))
+    rewritten = ("Contact", f"<{STALE}>;expires=900")
+    events = reg.receive(answer(second, 200, "OK", rewritten), 0.1)
+    assert [e.expires for e in events if isinstance(e, Registered)] == [900]
+    assert sent(events) == []
+
+
+def test_bindings_of_other_devices_are_left_alone() -> None:
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    [second] = sent(reg.receive(answer(first, 401, "Unauthorized", CHALLENGE), 0.0))
+    others = ("Contact", f"<sip:alice@198.51.100.9:5060>;expires=300, <{CONTACT}>;expires=1800")
+    assert sent(reg.receive(answer(second, 200, "OK", others), 0.1)) == []
+
+
+def test_a_contact_changed_while_a_register_is_in_flight_goes_out_after_it() -> None:
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    moved = "sip:3f2a9c1e7d5b4a60@198.51.100.7:5555"
+    assert sent(reg.update(config(contact=moved), 0.05)) == []  # one request at a time
+    [second] = sent(reg.receive(answer(first, 401, "Unauthorized", CHALLENGE), 0.1))
+    assert second.headers.get("Contact") == f"<{moved}>"  # the retry carries it already
+    events = reg.receive(answer(second, 200, "OK", ("Contact", f"<{moved}>;expires=60")), 0.2)
+    assert sent(events) == []  # nothing left to send again
+    [again] = sent(reg.update(config(contact=CONTACT), 0.3))
+    assert again.headers.get("Contact") == f"<{CONTACT}>"
+    assert reg.update(config(contact=moved), 0.35) == []
+    events = reg.receive(answer(again, 200, "OK", ("Contact", f"<{CONTACT}>;expires=60")), 0.4)
+    [resent] = sent(events)
+    assert resent.headers.get("Contact") == f"<{moved}>"
