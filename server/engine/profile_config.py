@@ -8,6 +8,7 @@ sans-I/O ``RegistrationConfig``, so that those rules sit in one place.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Final
 
 from sipprofile.server.registry.model import Profile
@@ -42,6 +43,28 @@ def extension_int(profile: Profile, key: str, default: float) -> float:
     if value and value[0] in ("u", "i", "x", "t") and int(value[1]) > 0:
         return float(value[1])
     return default
+
+
+def extension_bool(profile: Profile, key: str, default: bool) -> bool:
+    """A boolean extension, or ``default`` (wrong types are ignored)."""
+    value = profile.settings.extensions.get(key)
+    if value and value[0] == "b":
+        return bool(value[1])
+    return default
+
+
+#: Names the instance ids of this daemon's profiles (RFC 5626 ``+sip.instance``).
+_INSTANCE_NAMESPACE: Final = uuid.UUID("6b4b0f3e-4f2a-5c1d-9a57-2f1d8c0e7a31")
+
+
+def instance_id(profile: Profile) -> str:
+    """The profile's stable ``urn:uuid:`` (RFC 5626 §4.1, RFC 4122 version 5).
+
+    Derived from the Contact user part, which is random per profile and stored, so
+    it survives restarts without a column of its own and differs between profiles
+    and between devices.
+    """
+    return f"urn:uuid:{uuid.uuid5(_INSTANCE_NAMESPACE, profile.contact_user)}"
 
 
 def tls_policy(profile: Profile) -> TlsPolicy:
@@ -124,6 +147,8 @@ def registration_config(
         ),
         retry_base=extension_int(profile, "RetryBaseSeconds", BACKOFF_BASE),
         contact_params=tuple(s.contact_params.items()),
+        instance_id=instance_id(profile),
+        outbound=extension_bool(profile, "Outbound", True),
         route=route,
         extra_headers=s.headers,
         user_agent=USER_AGENT,

@@ -70,10 +70,18 @@ def _lines(c: RegistrationConfig, *, zero_expires: bool) -> _Lines:
             ("Call-ID", c.call_id),
         ]
     )
-    contact = name_addr_text(c.contact, c.contact_params)
+    params = c.contact_params
+    if c.instance_id:
+        params = replace_param(params, "+sip.instance", f'"<{c.instance_id}>"')
+    if c.outbound:
+        params = replace_param(params, "reg-id", "1")
     if zero_expires:  # only our own binding goes
-        contact = name_addr_text(c.contact, replace_param(c.contact_params, "expires", "0"))
-    contact_line, *tail = _checked_lines([("Contact", contact), ("User-Agent", c.user_agent)])
+        params = replace_param(params, "expires", "0")
+    contact = name_addr_text(c.contact, params)
+    fixed = [("Contact", contact), ("User-Agent", c.user_agent)]
+    if c.outbound:
+        fixed.append(("Supported", "outbound, path"))
+    contact_line, *tail = _checked_lines(fixed)
     length_in_tail = False
     for text in c.extra_headers:
         name, _, value = text.partition(":")

@@ -130,6 +130,8 @@ class Registration:
         self._removed: set[str] = set()
         #: The configuration changed while a REGISTER was in flight: send it again.
         self._resend = False
+        #: A 439 said the first hop lacks RFC 5626 outbound: no reg-id from then on.
+        self._plain = False
 
     # ------------------------------------------------------------------ inputs
 
@@ -154,13 +156,18 @@ class Registration:
 
     def update(self, config: RegistrationConfig, now: float) -> list[Event]:
         """New Contact parameters or headers: a registered binding is updated in place."""
-        same_dialog = replace(config, call_id=self.config.call_id, from_tag=self.config.from_tag)
-        self.config = same_dialog
+        self.config = self._same_dialog(config)
         if self.state is State.REGISTERED and self._pending is None:
             return self._send(now, deregister=False)
         if self._pending is not None and not self._pending.deregister:
             self._resend = True  # the request in flight still has the old values
         return []
+
+    def _same_dialog(self, config: RegistrationConfig) -> RegistrationConfig:
+        """``config`` in this registration's dialog (Call-ID, From tag), 439 kept."""
+        outbound = config.outbound and not self._plain
+        old = self.config
+        return replace(config, call_id=old.call_id, from_tag=old.from_tag, outbound=outbound)
 
     def set_credentials(
         self, credentials: Credentials | None, proxy_credentials: Credentials | None
@@ -188,7 +195,7 @@ class Registration:
         self._pending = None
         if pending is not None and pending.branch == unsent:
             self._cseq = pending.cseq - 1
-        self.config = replace(config, call_id=self.config.call_id, from_tag=self.config.from_tag)
+        self.config = self._same_dialog(config)
         if pending is not None:
             return self._send(now, deregister=pending.deregister)
         if self.state is State.REGISTERED and self._want_registered:
@@ -315,6 +322,11 @@ class Registration:
             return self._challenged(response, now, pending)
         if status == 423 and not pending.deregister:
             return self._interval_too_brief(response, now)
+        if status == 439 and self.config.outbound and not pending.deregister:
+            # RFC 5626 §4.2.2: the first hop lacks outbound; register without reg-id
+            self._plain = True
+            self.config = replace(self.config, outbound=False)
+            return self._send(now, deregister=False)
         if 300 <= status < 400 and not pending.deregister:
             return self._redirected(response, now)
         reason = f"{status} {response.reason}".strip()
@@ -346,7 +358,19 @@ class Registration:
         aors = uris(response.headers.get_all("P-Associated-URI")) or (self.config.aor,)
         routes = uris(response.headers.get_all("Service-Route"))
         public = learned_address(response)
-        events.append(Registered(granted, self.config.contact, aors, routes, public))
+        flow_timer = (response.headers.get("Flow-Timer") or "").strip()
+        outbound = self.config.outbound and "outbound" in _tokens(response, "Require")
+        events.append(
+            Registered(
+                granted,
+                self.config.contact,
+                aors,
+                routes,
+                public,
+                int(flow_timer) if flow_timer.isdigit() else None,
+                outbound,
+            )
+        )
         stale = [u for u in stale_bindings(response, contact) if u not in self._removed]
         if stale or self._resend:  # an earlier run's or address's binding; new values
             self._removed.update(stale)
@@ -425,3 +449,8 @@ class Registration:
         if self._want_registered:  # register() arrived while we were deregistering
             events += self.register(now)
         return events
+
+
+def _tokens(response: Response, name: str) -> set[str]:
+    """The option tags of a comma-list header (``Require``, ``Supported``), lower case."""
+    return {t.strip().lower() for v in response.headers.get_all(name) for t in v.split(",")}

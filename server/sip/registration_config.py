@@ -38,3 +38,8 @@ class RegistrationConfig:
     proxy_credentials: Credentials | None = None
     first_cseq: int = 1
     retry_base: float = BACKOFF_BASE
+    #: RFC 5626: the stable ``urn:uuid:`` of this profile on this device, written as
+    #: ``+sip.instance`` in the Contact ("" for none).
+    instance_id: str = ""
+    #: RFC 5626 outbound: ``reg-id=1`` in the Contact and ``Supported: outbound, path``.
+    outbound: bool = False

@@ -55,6 +55,10 @@ class Registered:
     service_route: tuple[str, ...]
     #: ``host:port`` the registrar saw us at (Via received/rport), "" when it did not say.
     public_address: str = ""
+    #: RFC 5626 ``Flow-Timer``: keep-alive at most this many seconds apart, if given.
+    flow_timer: int | None = None
+    #: The registrar uses RFC 5626 outbound for this binding (``Require: outbound``).
+    outbound: bool = False
 
 
 @dataclass(frozen=True, slots=True)

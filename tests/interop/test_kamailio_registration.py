@@ -308,3 +308,31 @@ async def test_a_crashed_runs_binding_is_replaced_not_doubled(daemon_process, ka
     finally:
         again.send_signal(signal.SIGTERM)
         await asyncio.wait_for(again.wait(), 10)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_rfc5626_outbound_instance_and_reg_id_reach_the_registrar(
+    daemon, kamailio, transport: str
+) -> None:
+    """Kamailio (outbound_mode=1) stores our +sip.instance and reg-id with the binding."""
+    from sipprofile.server.engine.profile_config import instance_id
+
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**settings(kamailio, transport))
+        await raw.profile(path, "Enable")
+        await wait_state(raw, path, "registered")
+        [binding] = kamailio.contacts_of("alice")
+        stored = await daemon.daemon.registry.get(1)
+        assert binding.instance is not None
+        assert instance_id(stored) in binding.instance
+        assert binding.reg_id == 1
+
+
+async def test_outbound_can_be_switched_off_per_profile(daemon, kamailio) -> None:
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**settings(kamailio), Extensions={"Outbound": Variant("b", False)})
+        await raw.profile(path, "Enable")
+        await wait_state(raw, path, "registered")
+        [binding] = kamailio.contacts_of("alice")
+        assert binding.reg_id == 0
+        assert binding.instance is not None  # the instance id alone stays (RFC 5626 §4.1)

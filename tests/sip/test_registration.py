@@ -456,3 +456,51 @@ def test_a_contact_changed_while_a_register_is_in_flight_goes_out_after_it() -> 
     events = reg.receive(answer(again, 200, "OK", ("Contact", f"<{CONTACT}>;expires=60")), 0.4)
     [resent] = sent(events)
     assert resent.headers.get("Contact") == f"<{moved}>"
+
+
+INSTANCE = "urn:uuid:00000000-0000-4000-8000-0000000000aa"
+
+
+def test_outbound_registers_with_instance_and_reg_id() -> None:
+    """RFC 5626 §4.2: +sip.instance and reg-id in the Contact, Supported: outbound, path."""
+    reg = machine(instance_id=INSTANCE, outbound=True)
+    [first] = sent(reg.register(0.0))
+    [contact] = first.headers.get_all("Contact")
+    assert contact == f'<{CONTACT}>;+sip.instance="<{INSTANCE}>";reg-id=1'
+    assert first.headers.get("Supported") == "outbound, path"
+    [second] = sent(reg.receive(answer(first, 401, "Unauthorized", CHALLENGE), 0.0))
+    granted = ("Contact", f"<{CONTACT}>;expires=600;reg-id=1")
+    extra = [granted, ("Require", "outbound"), ("Flow-Timer", "25")]
+    events = reg.receive(answer(second, 200, "OK", *extra), 0.1)
+    [event] = [e for e in events if isinstance(e, Registered)]
+    assert (event.expires, event.flow_timer, event.outbound) == (600, 25, True)
+    # un-REGISTER: the same Contact, expires=0
+    [bye] = sent(reg.deregister(1.0))
+    assert bye.headers.get("Contact") == (
+        f'<{CONTACT}>;+sip.instance="<{INSTANCE}>";reg-id=1;expires=0'
+    )
+
+
+def test_a_registrar_without_outbound_says_so_by_not_requiring_it() -> None:
+    reg = machine(instance_id=INSTANCE, outbound=True)
+    second = registered(reg)
+    assert second.headers.get("Supported") == "outbound, path"
+    [refresh] = sent(reg.register(1.0))
+    events = reg.receive(answer(refresh, 200, "OK", ("Contact", f"<{CONTACT}>;expires=60")), 1.1)
+    [event] = [e for e in events if isinstance(e, Registered)]
+    assert (event.flow_timer, event.outbound) == (None, False)
+
+
+def test_439_falls_back_to_a_plain_registration_for_good() -> None:
+    """RFC 5626 §4.2.2: First Hop Lacks Outbound Support: again without reg-id."""
+    reg = machine(instance_id=INSTANCE, outbound=True)
+    [first] = sent(reg.register(0.0))
+    [plain] = sent(reg.receive(answer(first, 439, "First Hop Lacks Outbound Support"), 0.1))
+    assert plain.headers.get("Contact") == f'<{CONTACT}>;+sip.instance="<{INSTANCE}>"'
+    assert plain.headers.get("Supported") is None
+    assert plain.cseq[0] == first.cseq[0] + 1
+    assert reg.state is State.REGISTERING
+    # a new configuration from the session (outbound asked again) stays plain
+    reg.update(config(instance_id=INSTANCE, outbound=True), 0.2)
+    [second] = sent(reg.receive(answer(plain, 401, "Unauthorized", CHALLENGE), 0.3))
+    assert "reg-id" not in (second.headers.get("Contact") or "")
