@@ -45,6 +45,21 @@ def extension_int(profile: Profile, key: str, default: float) -> float:
     return default
 
 
+#: RFC 5626 §4.4.1: without a Flow-Timer, TCP/TLS keep-alives every 95-120 s.
+DEFAULT_KEEPALIVE: Final = 120.0
+
+
+def keepalive_interval(profile: Profile, flow_timer: int | None) -> float:
+    """Seconds between keep-alives: the registrar's Flow-Timer, else ``KeepaliveSeconds``.
+
+    The flow pings at a random 80-100 % of it, so 120 s gives the 96-120 s RFC 5626
+    asks for when the registrar names no interval.
+    """
+    if flow_timer:
+        return float(flow_timer)
+    return extension_int(profile, "KeepaliveSeconds", DEFAULT_KEEPALIVE)
+
+
 def extension_bool(profile: Profile, key: str, default: bool) -> bool:
     """A boolean extension, or ``default`` (wrong types are ignored)."""
     value = profile.settings.extensions.get(key)

@@ -42,6 +42,7 @@ from sipprofile.server.transport.resolve import ResolveError, resolve, resolve_l
 
 from .profile_config import (
     extension_int,
+    keepalive_interval,
     next_hop_uri,
     printable,
     registration_config,
@@ -353,6 +354,8 @@ class Session:
                 last_error=("", ""),
             )
             self._learn(event.public_address)
+            if self._flow is not None:  # find a dead connection before a request does
+                self._flow.keep_alive(keepalive_interval(self.profile, event.flow_timer))
             if not self._registered_once:
                 self._registered_once = True
                 self._status.event(Event.REGISTERED)

@@ -62,6 +62,13 @@ class Flow:
         """Call ``handler(reason)`` when the flow dies; returns an unsubscribe function."""
         raise NotImplementedError
 
+    def keep_alive(self, interval: float) -> None:
+        """Keep the flow alive, and find out when it is not, every ``interval`` seconds.
+
+        RFC 5626 §4.4.1; the shortest interval asked for by the flow's users wins.
+        Nothing by default (UDP: STUN keep-alives are not implemented yet).
+        """
+
 
 class Dispatcher:
     """Routes responses to whoever sent the request with that branch."""

@@ -10,20 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import ssl
 from collections.abc import Callable
-from typing import cast
+from typing import Final, cast
 
 from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.parser import Keepalive, StreamFramer
 
 from .flow import CloseHandler, Dispatcher, Flow, TlsSettings
 
+#: RFC 5626 §4.4.1: a ping without a pong for this long means the flow is dead.
+PONG_TIMEOUT: Final = 10.0
+#: The double CRLF ping of RFC 5626 §3.5.1; the pong is a single CRLF.
+PING: Final = b"\r\n\r\n"
+
 
 class StreamFlow(Flow, asyncio.Protocol):
     """One TCP or TLS connection."""
 
-    def __init__(self, transport_name: str, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self, transport_name: str, dispatcher: Dispatcher, pong_timeout: float = PONG_TIMEOUT
+    ) -> None:
         self.transport = transport_name
         self._dispatcher = dispatcher
         self._framer = StreamFramer()
@@ -32,6 +40,10 @@ class StreamFlow(Flow, asyncio.Protocol):
         self._handlers: list[CloseHandler] = []
         self.local = ("", 0)
         self.pongs = 0
+        self.pings = 0
+        self._pong_timeout = pong_timeout
+        self._interval: float | None = None
+        self._keeper: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Remember the connection and our end of it."""
@@ -60,6 +72,9 @@ class StreamFlow(Flow, asyncio.Protocol):
         if self._closed is not None:
             return
         self._closed = reason
+        if self._keeper is not None:
+            self._keeper.cancel()
+            self._keeper = None
         for handler in list(self._handlers):
             with contextlib.suppress(Exception):
                 handler(reason)
@@ -84,6 +99,40 @@ class StreamFlow(Flow, asyncio.Protocol):
             return lambda: None
         self._handlers.append(handler)
         return lambda: self._handlers.remove(handler) if handler in self._handlers else None
+
+    def keep_alive(self, interval: float) -> None:
+        """CRLF ping every 80-100 % of ``interval`` s; no pong in 10 s closes the flow.
+
+        The users of the flow hear of the close and register again on a new one
+        (RFC 5626 §4.4.1, §4.5). The shortest interval asked for wins.
+        """
+        if self._closed is not None or interval <= 0:
+            return
+        if self._interval is not None and self._interval <= interval:
+            return
+        self._interval = interval
+        if self._keeper is not None:
+            self._keeper.cancel()
+        self._schedule_ping()
+
+    def _schedule_ping(self) -> None:
+        assert self._interval is not None
+        delay = self._interval * random.uniform(0.8, 1.0)
+        self._keeper = asyncio.get_running_loop().call_later(delay, self._ping)
+
+    def _ping(self) -> None:
+        pongs = self.pongs
+        self.pings += 1
+        self.send(PING)
+        if self._closed is not None:
+            return
+        loop = asyncio.get_running_loop()
+        loop.call_later(self._pong_timeout, self._check_pong, pongs)
+        self._schedule_ping()
+
+    def _check_pong(self, pongs_before: int) -> None:
+        if self._closed is None and self.pongs == pongs_before:
+            self.close(f"no answer to the keep-alive in {self._pong_timeout:g} s")
 
     def close(self, reason: str = "closed by us") -> None:
         """Close the connection and tell its users."""

@@ -336,3 +336,22 @@ async def test_outbound_can_be_switched_off_per_profile(daemon, kamailio) -> Non
         [binding] = kamailio.contacts_of("alice")
         assert binding.reg_id == 0
         assert binding.instance is not None  # the instance id alone stays (RFC 5626 §4.1)
+
+
+async def test_keepalives_at_the_registrars_flow_timer_are_answered(
+    daemon, kamailio_factory
+) -> None:
+    """Outbound over TCP with Flow-Timer 1: CRLF pings about every second, Kamailio
+    answers each, and the binding stays as it was (no re-registration)."""
+    kamailio = kamailio_factory(flow_timer=1)
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**settings(kamailio, "tcp"))
+        await raw.profile(path, "Enable")
+        await wait_state(raw, path, "registered")
+        [before] = kamailio.contacts_of("alice")
+        flow = daemon.daemon.engine._sessions[1]._flow
+        await asyncio.sleep(2.6)
+        assert flow.pings >= 2 and flow.pongs >= 2
+        assert not flow.closed
+        [after] = kamailio.contacts_of("alice")
+        assert (after.contact, after.cseq) == (before.contact, before.cseq)
