@@ -45,19 +45,20 @@ def extension_int(profile: Profile, key: str, default: float) -> float:
     return default
 
 
-#: RFC 5626 §4.4.1: without a Flow-Timer, TCP/TLS keep-alives every 95-120 s.
-DEFAULT_KEEPALIVE: Final = 120.0
+#: Keep-alive intervals without a Flow-Timer (RFC 5626 §4.4.1): TCP/TLS every
+#: 95-120 s; UDP often enough for the NATs that forget a mapping after 30 s.
+DEFAULT_KEEPALIVE: Final = {True: 120.0, False: 29.0}
 
 
-def keepalive_interval(profile: Profile, flow_timer: int | None) -> float:
-    """Seconds between keep-alives: the registrar's Flow-Timer, else ``KeepaliveSeconds``.
+def keepalive_interval(profile: Profile, flow_timer: int | None, flow: Flow) -> float:
+    """Seconds between keep-alives: Flow-Timer, else ``KeepaliveSeconds``, else a default.
 
-    The flow pings at a random 80-100 % of it, so 120 s gives the 96-120 s RFC 5626
-    asks for when the registrar names no interval.
+    The default is 120 s on TCP/TLS and 29 s on UDP; the flow pings at a random
+    80-100 % of the interval: 96-120 s, and 23-29 s.
     """
     if flow_timer:
         return float(flow_timer)
-    return extension_int(profile, "KeepaliveSeconds", DEFAULT_KEEPALIVE)
+    return extension_int(profile, "KeepaliveSeconds", DEFAULT_KEEPALIVE[flow.reliable])
 
 
 def extension_bool(profile: Profile, key: str, default: bool) -> bool:

@@ -169,7 +169,14 @@ class Session:
         if uri is not self._hop:
             self._hop = uri
             self._hop_text = ""
-        self._unsubscribe = flow.on_close(self._on_flow_closed)
+        closed = flow.on_close(self._on_flow_closed)
+        mapped = flow.on_mapped(self._learn)  # a STUN answer saw us elsewhere: a NAT
+
+        def unsubscribe() -> None:
+            closed()
+            mapped()
+
+        self._unsubscribe = unsubscribe
 
     def _move(self, uri: SipUri) -> None:
         """Continue on a new flow: the old one closed, or a 3xx named another hop.
@@ -354,8 +361,11 @@ class Session:
                 last_error=("", ""),
             )
             self._learn(event.public_address)
-            if self._flow is not None:  # find a dead connection before a request does
-                self._flow.keep_alive(keepalive_interval(self.profile, event.flow_timer))
+            if self._flow is not None and (event.outbound or event.flow_timer):
+                # RFC 5626 keep-alives, where the registrar takes part in outbound: a
+                # server that does not may not answer pings, and must not look dead
+                interval = keepalive_interval(self.profile, event.flow_timer, self._flow)
+                self._flow.keep_alive(interval)
             if not self._registered_once:
                 self._registered_once = True
                 self._status.event(Event.REGISTERED)

@@ -62,6 +62,10 @@ class Flow:
         """Call ``handler(reason)`` when the flow dies; returns an unsubscribe function."""
         raise NotImplementedError
 
+    def on_mapped(self, handler: Callable[[str], None]) -> Callable[[], None]:
+        """Hear the ``host:port`` a NAT maps the flow to, when it changes (UDP only)."""
+        return lambda: None
+
     def keep_alive(self, interval: float) -> None:
         """Keep the flow alive, and find out when it is not, every ``interval`` seconds.
 

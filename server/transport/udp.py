@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Final
 
 from .flow import CloseHandler, Dispatcher, Flow
+from .stun import is_stun, transaction_id
+from .udp_keepalive import STUN_TIMEOUT, StunKeeper
 
 _log = logging.getLogger(__name__)
 
@@ -47,6 +49,9 @@ class UdpEndpoint:
         self._backlog: collections.deque[tuple[bytes, Address]] = collections.deque()
         self._closed = False
         self.port: int = sock.getsockname()[1]
+        #: STUN transaction id -> who waits for its answer (keep-alives).
+        self.stun_waiters: dict[bytes, Callable[[bytes], None]] = {}
+        self._keepers: dict[Address, StunKeeper] = {}
         self._loop.add_reader(sock.fileno(), self._readable)
 
     @classmethod
@@ -76,6 +81,11 @@ class UdpEndpoint:
                 return
             except OSError as exc:  # an ICMP error queued on the socket
                 _log.debug("UDP error: %s", exc)
+                continue
+            if data[:1] < b"\x40" and is_stun(data):  # never SIP: that starts with a letter
+                waiter = self.stun_waiters.pop(transaction_id(data), None)
+                if waiter is not None:
+                    waiter(data)
                 continue
             try:
                 deliver(data, _Replier(self, addr))
@@ -110,11 +120,21 @@ class UdpEndpoint:
             self._backlog.popleft()
         self._loop.remove_writer(self._sock.fileno())
 
+    def keeper(self, remote: Address, timeout: float = STUN_TIMEOUT) -> StunKeeper:
+        """The STUN keep-alive towards ``remote``, made on first use."""
+        keeper = self._keepers.get(remote)
+        if keeper is None:
+            keeper = self._keepers[remote] = StunKeeper(self, remote, timeout)
+        return keeper
+
     def close(self) -> None:
         """Stop reading and writing and close the socket."""
         if self._closed:
             return
         self._closed = True
+        for keeper in self._keepers.values():
+            keeper.close()
+        self._keepers.clear()
         self._loop.remove_reader(self._sock.fileno())
         if self._backlog:
             self._loop.remove_writer(self._sock.fileno())
@@ -149,8 +169,16 @@ class UdpFlow(Flow):
         self._endpoint.sendto(data, self.remote)
 
     def on_close(self, handler: CloseHandler) -> Callable[[], None]:
-        """A UDP flow never closes; errors show up as transaction timeouts."""
-        return lambda: None
+        """A UDP flow "closes" when its STUN keep-alive goes unanswered (if one runs)."""
+        return self._endpoint.keeper(self.remote).subscribe(lambda _m: None, handler)
+
+    def on_mapped(self, handler: Callable[[str], None]) -> Callable[[], None]:
+        """Hear ``host:port`` when a STUN answer shows the NAT mapped us anew."""
+        return self._endpoint.keeper(self.remote).subscribe(handler, lambda _r: None)
+
+    def keep_alive(self, interval: float) -> None:
+        """STUN Binding keep-alives (RFC 5626 §4.4.2), shared by every user of the remote."""
+        self._endpoint.keeper(self.remote).keep_alive(interval)
 
 
 _local_ips: dict[str, tuple[float, str]] = {}

@@ -355,3 +355,22 @@ async def test_keepalives_at_the_registrars_flow_timer_are_answered(
         assert not flow.closed
         [after] = kamailio.contacts_of("alice")
         assert (after.contact, after.cseq) == (before.contact, before.cseq)
+
+
+async def test_stun_keepalives_over_udp_are_answered_by_kamailio(daemon, kamailio_factory) -> None:
+    """Outbound over UDP with Flow-Timer 1: Kamailio's STUN answers every keep-alive
+    (RFC 5626 §4.4.2) with the address it sees us at, and nothing re-registers."""
+    kamailio = kamailio_factory(flow_timer=1)
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**settings(kamailio))
+        await raw.profile(path, "Enable")
+        await wait_state(raw, path, "registered")
+        [before] = kamailio.contacts_of("alice")
+        flow = daemon.daemon.engine._sessions[1]._flow
+        keeper = flow._endpoint.keeper(flow.remote)
+        await asyncio.sleep(2.6)
+        assert keeper.answered >= 2
+        host, port = flow.local
+        assert keeper.mapped == f"{host}:{port}"  # loopback: no NAT in between
+        [after] = kamailio.contacts_of("alice")
+        assert (after.contact, after.cseq) == (before.contact, before.cseq)
