@@ -7,6 +7,7 @@ sans-I/O ``RegistrationConfig``, so that those rules sit in one place.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from typing import Final
@@ -71,6 +72,7 @@ def extension_bool(profile: Profile, key: str, default: bool) -> bool:
 
 #: Names the instance ids of this daemon's profiles (RFC 5626 ``+sip.instance``).
 _INSTANCE_NAMESPACE: Final = uuid.UUID("6b4b0f3e-4f2a-5c1d-9a57-2f1d8c0e7a31")
+_INSTANCE_PREFIX: Final = _INSTANCE_NAMESPACE.bytes
 
 
 def instance_id(profile: Profile) -> str:
@@ -78,9 +80,14 @@ def instance_id(profile: Profile) -> str:
 
     Derived from the Contact user part, which is random per profile and stored, so
     it survives restarts without a column of its own and differs between profiles
-    and between devices.
+    and between devices. Written by hand: ``uuid.uuid5`` costs several times more,
+    and every registration's configuration names it.
     """
-    return f"urn:uuid:{uuid.uuid5(_INSTANCE_NAMESPACE, profile.contact_user)}"
+    digest = bytearray(hashlib.sha1(_INSTANCE_PREFIX + profile.contact_user.encode()).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest[:16].hex()
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
 def tls_policy(profile: Profile) -> TlsPolicy:
