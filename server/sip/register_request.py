@@ -70,13 +70,19 @@ def _lines(c: RegistrationConfig, *, zero_expires: bool) -> _Lines:
             ("Call-ID", c.call_id),
         ]
     )
-    params = c.contact_params
+    ours: list[tuple[str, str | None]] = []
     if c.instance_id:
-        params = replace_param(params, "+sip.instance", f'"<{c.instance_id}>"')
+        ours.append(("+sip.instance", f'"<{c.instance_id}>"'))
     if c.outbound:
-        params = replace_param(params, "reg-id", "1")
+        ours.append(("reg-id", "1"))
     if zero_expires:  # only our own binding goes
-        params = replace_param(params, "expires", "0")
+        ours.append(("expires", "0"))
+    params = c.contact_params
+    if params:  # the profile's own Contact parameters: ours replace theirs of a name
+        for name, value in ours:
+            params = replace_param(params, name, value)
+    else:
+        params = tuple(ours)
     contact = name_addr_text(c.contact, params)
     fixed = [("Contact", contact), ("User-Agent", c.user_agent)]
     if c.outbound:
