@@ -12,6 +12,7 @@ from .digest import Challenge, DigestError, parse_challenge
 from .errors import SipParseError
 from .headers import NameAddr, parse_cseq, parse_name_addr
 from .message import Response
+from .registration_events import Registered
 from .uri import SipUri, parse_uri, uri_equivalent
 from .via import parse_via, via_branch
 
@@ -161,6 +162,32 @@ def uris(values: list[str]) -> tuple[str, ...]:
         except (SipParseError, ValueError):
             continue
     return tuple(found)
+
+
+def option_tags(response: Response, name: str) -> set[str]:
+    """The option tags of a comma-list header (``Require``, ``Supported``), lower case."""
+    return {t.strip().lower() for v in response.headers.get_all(name) for t in v.split(",")}
+
+
+def registered_event(
+    response: Response, granted: int, contact: str, aor: str, outbound_asked: bool
+) -> Registered:
+    """What a 2xx that bound ``contact`` for ``granted`` seconds tells the session.
+
+    The AORs it registered (P-Associated-URI, else ours), the Service-Route, where
+    the registrar saw us, its RFC 5626 Flow-Timer, and whether it took part in
+    outbound (``Require: outbound``, when we asked for it).
+    """
+    flow_timer = (response.headers.get("Flow-Timer") or "").strip()
+    return Registered(
+        granted,
+        contact,
+        uris(response.headers.get_all("P-Associated-URI")) or (aor,),
+        uris(response.headers.get_all("Service-Route")),
+        learned_address(response),
+        int(flow_timer) if flow_timer.isdigit() else None,
+        outbound_asked and "outbound" in option_tags(response, "Require"),
+    )
 
 
 def learned_address(response: Response) -> str:

@@ -28,11 +28,10 @@ from .register_response import (
     answers,
     challenges,
     granted_expiry,
-    learned_address,
     redirect_targets,
+    registered_event,
     retry_after,
     stale_bindings,
-    uris,
 )
 from .registration_config import BACKOFF_BASE, BACKOFF_CAP, RegistrationConfig
 from .registration_events import (
@@ -44,7 +43,6 @@ from .registration_events import (
     Deregistered,
     Event,
     Failed,
-    Registered,
     Retrying,
     SendRequest,
     State,
@@ -355,22 +353,8 @@ class Registration:
         self._backoff = _Backoff()
         self._refresh_at = now + granted * REFRESH_AT
         events = [] if self.state is State.REGISTERED else self._become(State.REGISTERED)
-        aors = uris(response.headers.get_all("P-Associated-URI")) or (self.config.aor,)
-        routes = uris(response.headers.get_all("Service-Route"))
-        public = learned_address(response)
-        flow_timer = (response.headers.get("Flow-Timer") or "").strip()
-        outbound = self.config.outbound and "outbound" in _tokens(response, "Require")
-        events.append(
-            Registered(
-                granted,
-                self.config.contact,
-                aors,
-                routes,
-                public,
-                int(flow_timer) if flow_timer.isdigit() else None,
-                outbound,
-            )
-        )
+        config = self.config
+        events.append(registered_event(response, granted, contact, config.aor, config.outbound))
         stale = [u for u in stale_bindings(response, contact) if u not in self._removed]
         if stale or self._resend:  # an earlier run's or address's binding; new values
             self._removed.update(stale)
@@ -449,8 +433,3 @@ class Registration:
         if self._want_registered:  # register() arrived while we were deregistering
             events += self.register(now)
         return events
-
-
-def _tokens(response: Response, name: str) -> set[str]:
-    """The option tags of a comma-list header (``Require``, ``Supported``), lower case."""
-    return {t.strip().lower() for v in response.headers.get_all(name) for t in v.split(",")}
