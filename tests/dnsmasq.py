@@ -27,12 +27,10 @@ user's. Only ports above 1023 are used, so neither needs root.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import ipaddress
+import itertools
 import os
 import re
-import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -49,13 +47,14 @@ import dns.nameserver
 import dns.query
 import dns.rcode
 import dns.resolver
+from processes import find_binary, log_tail, spawn, stop_group, wait_until_ready
+from processes import free_port as _free_port
 
 START_TIMEOUT = 5.0
 STOP_GRACE = 5.0
 DEFAULT_TTL = 30
 # A name no test configures: the readiness probe of a server without records.
 PROBE_NAME = "dnsmasq-fixture-probe.invalid"
-_SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
 # Owner names and targets go unquoted into dnsmasq's comma-separated options, so
 # they are held to letters, digits, '-' and '_' (SRV labels), dot-separated.
 _NAME = re.compile(r"(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?")
@@ -72,7 +71,7 @@ class PortInUseError(DnsmasqError):
 
 def find_dnsmasq() -> str | None:
     """Locate dnsmasq; it lives in /usr/sbin, which a non-root PATH may lack."""
-    return shutil.which("dnsmasq") or shutil.which("dnsmasq", path=_SBIN)
+    return find_binary("dnsmasq")
 
 
 def dnsmasq_available() -> bool:
@@ -334,44 +333,24 @@ class Dnsmasq:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.config_text())
         self.pid_path.unlink(missing_ok=True)
-        cmd = self.command()
-        with self.log_path.open("ab") as log:
-            self._log_offset = log.tell()
-            log.write(f"=== {time.strftime('%H:%M:%S')} {' '.join(cmd)}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.run_dir,
-                start_new_session=True,  # own process group: stop() reaches TCP children
-            )
+        # Own process group (spawn): stop() reaches the TCP children too.
+        self.process, self._log_offset = spawn(self.command(), self.log_path, self.run_dir)
         _live.add(self)
-        deadline = time.monotonic() + timeout
         # Short probe timeouts first: a loopback answer takes microseconds, and a
         # probe sent to a port someone else holds hears nothing at all.
-        wait = 0.05
-        while True:
-            last = self._probe(wait)
-            wait = min(wait * 2, 0.5)
-            if not last:
-                return
-            if self.process.poll() is not None:
-                tail = self.log_tail(since=self._log_offset)
-                self.stop()
-                error = PortInUseError if "Address already in use" in tail else DnsmasqError
-                raise error(
-                    f"dnsmasq exited with {self.process.returncode} while starting; "
-                    f"{self.log_path}:\n{tail}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise DnsmasqError(
-                    f"dnsmasq did not answer within {timeout:g} s ({last}); "
-                    f"{self.log_path}:\n{self.log_tail(since=self._log_offset)}"
-                )
-            time.sleep(0.01)
+        waits = (min(0.05 * 2**n, 0.5) for n in itertools.count())
+        wait_until_ready(
+            self.process,
+            lambda: self._probe(next(waits)),
+            name="dnsmasq",
+            timeout=timeout,
+            interval=0.01,
+            log_path=self.log_path,
+            log_offset=self._log_offset,
+            stop=self.stop,
+            error=DnsmasqError,
+            port_in_use=PortInUseError,
+        )
 
     def is_running(self) -> bool:
         """Whether the main dnsmasq process is alive."""
@@ -386,18 +365,7 @@ class Dnsmasq:
         process = self.process
         if process is None or process is self._stopped:
             return  # the group id may belong to someone else by now
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and not _exited(process.pid):
-                time.sleep(0.005)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # TCP children, or all after grace
-            process.wait()
-        else:  # main died earlier: TCP children may still hold the group
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process, grace, interval=0.005)  # TCP children go with the group
         # Killed TCP children are orphans, for the init process to reap; until it
         # does (some container inits take a second, some never do) they are
         # zombies: gone as processes, holding no sockets, only a process table slot.
@@ -430,13 +398,7 @@ class Dnsmasq:
 
     def log_tail(self, lines: int = 30, since: int = 0) -> str:
         """The last ``lines`` lines of ``dnsmasq.log`` from byte offset ``since``."""
-        try:
-            with self.log_path.open("rb") as log:
-                log.seek(since)
-                text = log.read().decode(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines, since)
 
     # ----- clients -----
 
@@ -529,21 +491,11 @@ def start_dnsmasq(
 
 
 def free_port(host: str = "127.0.0.1", *, exclude: Collection[int] = ()) -> int:
-    """A port free for both TCP and UDP on ``host``, found by binding port 0."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(100):
-        with socket.socket(family, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port: int = tcp.getsockname()[1]
-            if port in exclude:
-                continue
-            with socket.socket(family, socket.SOCK_DGRAM) as dgram:
-                try:
-                    dgram.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise DnsmasqError(f"no free port on {host}")
+    """A port free for both TCP and UDP on ``host``, found by binding port 0.
+
+    A module-level function of its own so that tests can replace it (monkeypatch).
+    """
+    return _free_port(host, udp=True, exclude=exclude, error=DnsmasqError)
 
 
 def live_processes(pgid: int) -> list[int]:
@@ -575,14 +527,6 @@ def _stop_all() -> None:
     """Leave no dnsmasq behind if a test run ends without fixture teardown."""
     for server in list(_live):
         server.stop(grace=1)
-
-
-def _exited(pid: int) -> bool:
-    """Whether our child ``pid`` has exited, without reaping it (keeps its pgid held)."""
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
 
 
 def _quoted(text: str) -> str:

@@ -18,19 +18,27 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
-import time
 import uuid
 import weakref
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+try:
+    import processes
+except ModuleNotFoundError as exc:
+    # bench/harness.py loads this file by path, without tests/ on sys.path (pytest
+    # puts it there): appended, it cannot shadow anything the bench imports.
+    if exc.name != "processes":
+        raise
+    sys.path.append(str(Path(__file__).resolve().parents[1]))
+    import processes
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "registrar.cfg"
@@ -45,7 +53,6 @@ STOP_GRACE = 5.0
 SHM_MB = 64
 # sun_path holds 108 bytes with the NUL; longer control socket paths go to /tmp.
 _MAX_UNIX_PATH = 100
-_SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
 
 
 class RegistrarError(RuntimeError):
@@ -58,7 +65,7 @@ class PortInUseError(RegistrarError):
 
 def find_binary(name: str) -> str | None:
     """Locate a Kamailio tool; they live in /usr/sbin, which a non-root PATH may lack."""
-    return shutil.which(name) or shutil.which(name, path=_SBIN)
+    return processes.find_binary(name)
 
 
 def kamailio_available() -> bool:
@@ -189,37 +196,21 @@ class Registrar:
         self.ctl_socket.parent.mkdir(parents=True, exist_ok=True)
         for stale in (self.ctl_socket, self.pid_path, self.run_dir / "kamailio_rpc.fifo"):
             stale.unlink(missing_ok=True)
-        cmd = self.command()
-        with self.log_path.open("ab") as log:
-            offset = log.tell()
-            log.write(f"=== {time.strftime('%H:%M:%S')} {' '.join(cmd)}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.run_dir,
-                start_new_session=True,  # own process group: stop() kills all workers
-            )
+        # Own process group (spawn): stop() kills all workers.
+        self.process, offset = processes.spawn(self.command(), self.log_path, self.run_dir)
         _live.add(self)
-        deadline = time.monotonic() + timeout
-        while not self._answers():
-            if self.process.poll() is not None:
-                tail = self.log_tail(since=offset)
-                self.stop()
-                error = PortInUseError if "Address already in use" in tail else RegistrarError
-                raise error(
-                    f"kamailio exited with {self.process.returncode} while starting; "
-                    f"{self.log_path}:\n{tail}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RegistrarError(
-                    f"kamailio did not answer within {timeout:.0f} s; "
-                    f"{self.log_path}:\n{self.log_tail(since=offset)}"
-                )
-            time.sleep(0.03)
+        processes.wait_until_ready(
+            self.process,
+            self._not_ready,
+            name="kamailio",
+            timeout=timeout,
+            interval=0.03,
+            log_path=self.log_path,
+            log_offset=offset,
+            stop=self.stop,
+            error=RegistrarError,
+            port_in_use=PortInUseError,
+        )
 
     def is_running(self) -> bool:
         """Whether the main Kamailio process is alive."""
@@ -234,20 +225,7 @@ class Registrar:
         process = self.process
         if process is None:
             return
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and not _exited(process.pid):
-                time.sleep(0.02)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # leftovers, or all after grace
-            process.wait()
-        else:
-            with contextlib.suppress(
-                ProcessLookupError
-            ):  # main died earlier: workers may still hold the group
-                os.killpg(process.pid, signal.SIGKILL)
+        processes.stop_group(process, grace, interval=0.02)  # workers go with the group
         _live.discard(self)
         self.ctl_socket.unlink(missing_ok=True)
         if self._ctl_dir is not None and self._ctl_dir != self.run_dir:
@@ -256,31 +234,28 @@ class Registrar:
 
     def log_tail(self, lines: int = 30, since: int = 0) -> str:
         """The last ``lines`` lines of ``kamailio.log`` from byte offset ``since``."""
-        try:
-            with self.log_path.open("rb") as log:
-                log.seek(since)
-                text = log.read().decode(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return processes.log_tail(self.log_path, lines, since)
 
-    def _answers(self) -> bool:
-        """Ready means binrpc works, UDP answers OPTIONS and the TCP/TLS ports accept."""
+    def _not_ready(self) -> str:
+        """Empty when binrpc works, UDP answers OPTIONS and the TCP/TLS ports accept.
+
+        Otherwise the first check that failed, for the start timeout's message.
+        """
         if not self.ctl_socket.exists():
-            return False
+            return "no binrpc socket yet"
         try:
             self.rpc("core.uptime", timeout=2)
-        except RegistrarError:
-            return False
+        except RegistrarError as exc:
+            return str(exc)
         if not _options_ping(self.host, self.port):
-            return False
+            return f"no 200 to OPTIONS on UDP port {self.port}"
         for port in (self.port, self.tls_port):
             if port is not None:
                 try:
                     socket.create_connection((self.host, port), timeout=1).close()
-                except OSError:
-                    return False
-        return True
+                except OSError as exc:
+                    return f"TCP port {port}: {exc}"
+        return ""
 
     # ----- control -----
 
@@ -401,21 +376,7 @@ def stop_registrar(registrar: Registrar) -> None:
 
 def free_port(host: str = "127.0.0.1", *, udp: bool = False, exclude: Collection[int] = ()) -> int:
     """A port free for TCP (and for UDP too, if ``udp``), found by binding port 0."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port: int = tcp.getsockname()[1]
-            if port in exclude:
-                continue
-            if not udp:
-                return port
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as dgram:
-                try:
-                    dgram.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise RegistrarError(f"no free port on {host}")
+    return processes.free_port(host, udp=udp, exclude=exclude, error=RegistrarError)
 
 
 def parse_ul_dump(text: str) -> list[Binding]:
@@ -572,11 +533,3 @@ def _options_ping(host: str, port: int) -> bool:
         except OSError:  # timeout, or ICMP port unreachable
             return False
     return reply.startswith(b"SIP/2.0 200")
-
-
-def _exited(pid: int) -> bool:
-    """Whether our child ``pid`` has exited, without reaping it (keeps its pgid held)."""
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True

@@ -87,6 +87,7 @@ async def test_the_shortest_interval_asked_for_wins(connect) -> None:
     await asyncio.sleep(0.45)
     assert peer.pings >= 3
     flow.close()
+    await asyncio.sleep(0.05)  # a ping written just before the close may still arrive
     pings = peer.pings
     await asyncio.sleep(0.25)
     assert peer.pings == pings  # a closed flow pings no more
