@@ -72,7 +72,8 @@ def show_lines(profile: Mapping[str, object]) -> list[str]:
 
     Dictionaries get one line per key (``Registrar.Uri: ...``, and
     ``Registrar.HasPassword`` since the password itself is never readable);
-    ``LastError`` reads ``name: message``; an empty dictionary or list prints the
+    ``LastError`` reads ``name: message``, ``Flow`` ``transport local -> remote``;
+    an empty dictionary or list prints the
     bare name so every property appears.
     """
     lines: list[str] = []
@@ -85,11 +86,18 @@ def show_lines(profile: Mapping[str, object]) -> list[str]:
             )
         elif name == "LastError" and isinstance(value, list | tuple):
             lines.append(f"{name}: {error_text(*value)}" if len(value) == 2 else f"{name}:")
+        elif name == "Flow" and isinstance(value, list | tuple):
+            lines.append(f"{name}: {flow_text(*value)}" if len(value) == 3 else f"{name}:")
         elif isinstance(value, Mapping) and value:
             lines.extend(f"{name}.{key}: {text_value(item)}" for key, item in value.items())
         else:
             lines.append(f"{name}: {text_value(value)}")
     return [line.rstrip() for line in lines]
+
+
+def flow_text(transport: object, local: object, remote: object) -> str:
+    """``Flow`` for people: ``udp 192.0.2.10:5062 -> 198.51.100.1:5060``, or ``""``."""
+    return f"{transport} {local} -> {remote}" if transport else ""
 
 
 def error_text(name: object, message: object) -> str:

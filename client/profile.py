@@ -49,6 +49,7 @@ ATTRIBUTES: Final[dict[str, str]] = {
     "NegotiatedSecurity": "negotiated_security",
     "Expires": "expires",
     "LastError": "last_error",
+    "Flow": "flow",
 }
 
 
@@ -301,10 +302,19 @@ class Profile:
             return (str(value[0]), str(value[1]))
         return ("", "")
 
+    @property
+    def flow(self) -> tuple[str, str, str]:
+        """(transport, local host:port, remote host:port) in use; three ``""`` = none."""
+        value = self._raw("Flow")
+        if isinstance(value, list) and len(value) == 3:
+            return (str(value[0]), str(value[1]), str(value[2]))
+        return ("", "", "")
+
     def as_dict(self) -> dict[str, object]:
         """Every property, keys as on the bus, values plain and JSON-able.
 
-        Server dictionaries carry ``HasPassword``; ``LastError`` is a two-item list.
+        Server dictionaries carry ``HasPassword``; ``LastError`` is a two-item list,
+        ``Flow`` a three-item one.
         Properties the schema does not know (a newer daemon) are included as sent.
         """
         result: dict[str, object] = {}
@@ -312,7 +322,7 @@ class Profile:
             value = getattr(self, attribute)
             if name in SERVER_SETTINGS:
                 value = value.as_dict()
-            elif name == "LastError":
+            elif name in ("LastError", "Flow"):
                 value = list(value)
             result[name] = value
         for name, raw in self._entry.props.items():

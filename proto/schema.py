@@ -40,6 +40,7 @@ STATUS: Final[dict[str, str]] = {
     "NegotiatedSecurity": "s",
     "Expires": "u",
     "LastError": "(ss)",
+    "Flow": "(sss)",
 }
 
 PROPERTIES: Final[dict[str, str]] = {**SETTINGS, **STATUS}

@@ -73,7 +73,7 @@ def encode_settings(row: Row) -> bytes:
 
 
 def _status_blob(status: ProfileStatus) -> bytes:
-    """Entries State..LastError of one status, starting 8-aligned."""
+    """Entries State..Flow of one status, starting 8-aligned."""
     w = Writer()
     w.entry("State", "s", status.state)
     w.entry("Holders", "u", status.holders)
@@ -83,6 +83,7 @@ def _status_blob(status: ProfileStatus) -> bytes:
     w.entry("NegotiatedSecurity", "s", status.negotiated_security)
     w.entry("Expires", "u", status.expires)
     w.entry("LastError", "(ss)", list(status.last_error))
+    w.entry("Flow", "(sss)", list(status.flow))
     return bytes(w.buf)
 
 

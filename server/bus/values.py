@@ -85,6 +85,7 @@ def status_properties(status: ProfileStatus) -> dict[str, Variant]:
         "NegotiatedSecurity": Variant("s", status.negotiated_security),
         "Expires": Variant("u", status.expires),
         "LastError": Variant("(ss)", list(status.last_error)),
+        "Flow": Variant("(sss)", list(status.flow)),
     }
 
 

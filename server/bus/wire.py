@@ -88,7 +88,7 @@ class Writer:
         _U32.pack_into(self.buf, at, len(self.buf) - start)
 
     def value(self, sig: str, value: Any) -> None:
-        """Any value of the types this daemon sends (s o g b u i t x as a{ss} a{sv} (ss))."""
+        """Any value of the types this daemon sends (s o g b u i t x as a{ss} a{sv} (ss) (sss))."""
         if sig in ("s", "o"):
             self.string(value)
         elif sig == "b" or sig == "u":
@@ -122,10 +122,10 @@ class Writer:
             for key, (inner_sig, item) in value.items():
                 self.entry(key, inner_sig, item)
             self.end_array(mark)
-        elif sig == "(ss)":
+        elif sig in ("(ss)", "(sss)"):
             self.align(8)
-            self.string(value[0])
-            self.string(value[1])
+            for item in value:
+                self.string(item)
         else:  # pragma: no cover - a programming error, not input
             raise ValueError(f"wire: unsupported signature {sig!r}")
 
@@ -298,10 +298,10 @@ def _put_strings(buf: bytearray, value: Iterable[str]) -> None:
     _U32.pack_into(buf, at, len(buf) - at - 4)
 
 
-def _put_pair(buf: bytearray, value: tuple[str, str] | list[str]) -> None:
+def _put_struct(buf: bytearray, value: tuple[str, ...] | list[str]) -> None:
     buf += _ZEROS[-len(buf) % 8]
-    _put_string(buf, value[0])
-    _put_string(buf, value[1])
+    for item in value:
+        _put_string(buf, item)
 
 
 #: Direct encoders for the types of live status, one dictionary look-up instead of
@@ -313,7 +313,8 @@ _PUT: Final[dict[str, Callable[[bytearray, Any], None]]] = {
     "u": _put_u32,
     "t": _put_u64,
     "as": _put_strings,
-    "(ss)": _put_pair,
+    "(ss)": _put_struct,
+    "(sss)": _put_struct,
 }
 
 

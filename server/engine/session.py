@@ -177,6 +177,14 @@ class Session:
             mapped()
 
         self._unsubscribe = unsubscribe
+        self._status.set(flow=self._flow_status())
+
+    def _flow_status(self) -> tuple[str, str, str]:
+        """The ``Flow`` property: transport, local and remote ``host:port`` in use."""
+        flow = self._flow
+        if flow is None:
+            return ("", "", "")
+        return (flow.transport, sent_by(*flow.local), sent_by(*flow.remote))
 
     def _move(self, uri: SipUri) -> None:
         """Continue on a new flow: the old one closed, or a 3xx named another hop.
@@ -273,6 +281,7 @@ class Session:
         self._close()
         self._status.now(
             state=State.UNREGISTERED,
+            flow=("", "", ""),
             registered_aors=(),
             registered_contact="",
             service_route=(),
@@ -359,6 +368,7 @@ class Session:
                 service_route=event.service_route,
                 expires=event.expires,
                 last_error=("", ""),
+                flow=self._flow_status(),
             )
             self._learn(event.public_address)
             if self._flow is not None and (event.outbound or event.flow_timer):
@@ -370,7 +380,13 @@ class Session:
                 self._registered_once = True
                 self._status.event(Event.REGISTERED)
         elif isinstance(event, Deregistered):
-            self._status.set(registered_aors=(), registered_contact="", service_route=(), expires=0)
+            self._status.set(
+                registered_aors=(),
+                registered_contact="",
+                service_route=(),
+                expires=0,
+                flow=("", "", ""),
+            )
             if self._registered_once:
                 self._registered_once = False
                 self._status.event(Event.DEREGISTERED)

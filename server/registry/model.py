@@ -99,6 +99,8 @@ class ProfileStatus:
     negotiated_security: str = ""
     expires: int = 0
     last_error: tuple[str, str] = ("", "")
+    #: (transport, local host:port, remote host:port) in use, or three empty strings.
+    flow: tuple[str, str, str] = ("", "", "")
 
     def but(self, changes: Mapping[str, Any]) -> ProfileStatus:
         """A copy with ``changes`` (field -> value) applied.
@@ -116,6 +118,7 @@ class ProfileStatus:
             get("negotiated_security", self.negotiated_security),
             get("expires", self.expires),
             get("last_error", self.last_error),
+            get("flow", self.flow),
         )
 
 
@@ -131,6 +134,7 @@ STATUS_PROPERTY: Final[dict[str, str]] = {
     "negotiated_security": "NegotiatedSecurity",
     "expires": "Expires",
     "last_error": "LastError",
+    "flow": "Flow",
 }
 
 

@@ -48,6 +48,8 @@ class Flow:
 
     transport: str
     local: tuple[str, int]
+    #: The peer's address, as connected or sent to.
+    remote: tuple[str, int]
 
     @property
     def reliable(self) -> bool:

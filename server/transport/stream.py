@@ -39,6 +39,7 @@ class StreamFlow(Flow, asyncio.Protocol):
         self._closed: str | None = None
         self._handlers: list[CloseHandler] = []
         self.local = ("", 0)
+        self.remote = ("", 0)
         self.pongs = 0
         self.pings = 0
         self._pong_timeout = pong_timeout
@@ -50,6 +51,9 @@ class StreamFlow(Flow, asyncio.Protocol):
         self._stream = cast(asyncio.Transport, transport)
         sockname = transport.get_extra_info("sockname")
         self.local = (sockname[0], sockname[1])
+        peername = transport.get_extra_info("peername")
+        if peername:
+            self.remote = (peername[0], peername[1])
 
     def data_received(self, data: bytes) -> None:
         """Frame by Content-Length; a framing error ends the connection (RFC 3261 §18.3)."""

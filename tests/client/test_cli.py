@@ -179,6 +179,7 @@ def test_show_lines() -> None:
     assert "SigComp: true" in lines
     assert "Extensions.l: a, b" in lines
     assert "LastError:" in lines
+    assert "Flow: udp 192.0.2.10:5062 -> 198.51.100.1:5060" in lines
     assert not any("Password:" in line and "HasPassword" not in line for line in lines)
     for name in PROPERTIES:
         assert any(line.startswith(name) for line in lines), name

@@ -195,6 +195,7 @@ FULL_PROPS: dict[str, Variant] = {
     "NegotiatedSecurity": Variant("s", ""),
     "Expires": Variant("u", 3600),
     "LastError": Variant("(ss)", ["", ""]),
+    "Flow": Variant("(sss)", ["udp", "192.0.2.10:5062", "198.51.100.1:5060"]),
 }
 
 

@@ -374,3 +374,21 @@ async def test_stun_keepalives_over_udp_are_answered_by_kamailio(daemon, kamaili
         assert keeper.mapped == f"{host}:{port}"  # loopback: no NAT in between
         [after] = kamailio.contacts_of("alice")
         assert (after.contact, after.cseq) == (before.contact, before.cseq)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_the_flow_in_use_is_a_status_property(daemon, kamailio, transport: str) -> None:
+    """Flow: (transport, local host:port, remote host:port); empty again once stopped."""
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(**settings(kamailio, transport))
+        await raw.profile(path, "Enable")
+        props = await wait_state(raw, path, "registered")
+        kind, local, remote = props["Flow"]
+        assert (kind, remote) == (transport, f"127.0.0.1:{kamailio.port}")
+        [binding] = kamailio.contacts_of("alice")
+        assert local.startswith("127.0.0.1:") and local in binding.contact
+        flows = [m.body[1]["Flow"].value for m in raw.signals if "Flow" in m.body[1:2][0]]
+        assert flows and list(flows[0]) == [kind, local, remote]  # announced with registering
+        await raw.profile(path, "Disable")
+        props = await wait_state(raw, path, "unregistered")
+        assert list(props["Flow"]) == ["", "", ""]
