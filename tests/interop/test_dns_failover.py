@@ -26,6 +26,7 @@ from interop.scripted import (  # noqa: F401
     reply,
     scripted_registrar_factory,
 )
+from interop.waiting import wait_state
 from sipprofile.server.transport import resolve as resolve_module
 from sipprofile.server.transport.dns_cache import NAMESERVERS_ENV
 
@@ -62,17 +63,6 @@ def use_dns(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[list[A
     yield serve  # type: ignore[misc]
     for server in servers:
         server.stop()
-
-
-async def wait_state(raw: Raw, path: str, *states: str, timeout: float = 8.0) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        props = await raw.get_all(path)
-        if props["State"] in states:
-            return props
-        assert loop.time() < deadline, f"state stayed {props['State']!r}: {props['LastError']}"
-        await asyncio.sleep(0.02)
 
 
 def errors(raw: Raw) -> list[Any]:

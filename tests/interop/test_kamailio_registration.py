@@ -6,29 +6,11 @@ import asyncio
 import re
 
 import pytest
-from busutil import Raw, raw_bus
+from busutil import raw_bus
 from dbus_fast import Variant
 
+from interop.waiting import wait_for, wait_state
 from sipprofile.proto import names
-
-
-async def wait_state(raw: Raw, path: str, *states: str, timeout: float = 10.0) -> dict:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        props = await raw.get_all(path)
-        if props["State"] in states:
-            return props
-        assert loop.time() < deadline, f"state stayed {props['State']!r}: {props['LastError']}"
-        await asyncio.sleep(0.02)
-
-
-async def wait_for(check, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def settings(registrar, transport: str = "udp", user: str = "alice", password: str | None = None):
