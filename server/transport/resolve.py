@@ -133,19 +133,14 @@ async def resolve(
     targets: list[Target] = []
     local = hosts_file_lookup(host)
     if uri.port is not None or local:
-        transport = transport_of(uri)
-        port = uri.port or DEFAULT_PORT[transport]
-        found = local or await _addresses(cache, host, failures)
-        targets = [Target(transport, a, port, _tls(uri, transport, policy)) for a in found]
+        targets = await _host_targets(cache, uri, transport_of(uri), policy, failures, local)
     elif uri.transport is not None:
         transport = transport_of(uri)
         targets = await _srv_targets(
             cache, uri, transport, srv_name(transport, host), policy, failures
         )
         if not targets:
-            port = DEFAULT_PORT[transport]
-            found = await _addresses(cache, host, failures)
-            targets = [Target(transport, a, port, _tls(uri, transport, policy)) for a in found]
+            targets = await _host_targets(cache, uri, transport, policy, failures)
     else:
         targets = await _naptr_targets(cache, uri, policy, failures)
         if not targets:
@@ -154,14 +149,30 @@ async def resolve(
                 targets += await _srv_targets(cache, uri, transport, name, policy, failures)
         if not targets:
             transport = default_transport(uri.secure)
-            port = DEFAULT_PORT[transport]
-            found = await _addresses(cache, host, failures)
-            targets = [Target(transport, a, port, _tls(uri, transport, policy)) for a in found]
+            targets = await _host_targets(cache, uri, transport, policy, failures)
     if targets:
         return _unique(targets)[:MAX_TARGETS]
     if failures:
         raise ResolveError(f"cannot resolve {host}: {'; '.join(failures[:3])}")
     raise ResolveError(f"{host} has no address (no NAPTR, SRV, A or AAAA record)")
+
+
+async def _host_targets(
+    cache: DnsCache,
+    uri: SipUri,
+    transport: str,
+    policy: TlsPolicy,
+    failures: list[str],
+    local: list[str] | None = None,
+) -> list[Target]:
+    """The URI's host at its port (or the transport's default), every address of it.
+
+    ``local`` are its addresses from /etc/hosts, when it is there; else DNS is asked.
+    """
+    port = uri.port or DEFAULT_PORT[transport]
+    found = local or await _addresses(cache, uri.host, failures)
+    tls = _tls(uri, transport, policy)
+    return [Target(transport, address, port, tls) for address in found]
 
 
 async def _naptr_targets(
