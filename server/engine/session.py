@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from sipprofile.proto.names import ERROR_PREFIX, Event
 from sipprofile.proto.schema import State
-from sipprofile.server.registry.model import Profile
+from sipprofile.server.registry.model import NO_FLOW, Profile
 from sipprofile.server.sip.message import Response
 from sipprofile.server.sip.registration import (
     BACKOFF_BASE,
@@ -183,7 +183,7 @@ class Session:
         """The ``Flow`` property: transport, local and remote ``host:port`` in use."""
         flow = self._flow
         if flow is None:
-            return ("", "", "")
+            return NO_FLOW
         return (flow.transport, sent_by(*flow.local), sent_by(*flow.remote))
 
     def _move(self, uri: SipUri) -> None:
@@ -281,7 +281,7 @@ class Session:
         self._close()
         self._status.now(
             state=State.UNREGISTERED,
-            flow=("", "", ""),
+            flow=NO_FLOW,
             registered_aors=(),
             registered_contact="",
             service_route=(),
@@ -385,7 +385,7 @@ class Session:
                 registered_contact="",
                 service_route=(),
                 expires=0,
-                flow=("", "", ""),
+                flow=NO_FLOW,
             )
             if self._registered_once:
                 self._registered_once = False

@@ -87,6 +87,10 @@ class Profile:
     contact_user: str
 
 
+#: The ``Flow`` of a profile with no connection or socket in use.
+NO_FLOW: Final[tuple[str, str, str]] = ("", "", "")
+
+
 @dataclass(frozen=True, slots=True)
 class ProfileStatus:
     """Live registration status; every profile without a session shares ``IDLE``."""
@@ -99,8 +103,8 @@ class ProfileStatus:
     negotiated_security: str = ""
     expires: int = 0
     last_error: tuple[str, str] = ("", "")
-    #: (transport, local host:port, remote host:port) in use, or three empty strings.
-    flow: tuple[str, str, str] = ("", "", "")
+    #: (transport, local host:port, remote host:port) in use, or ``NO_FLOW``.
+    flow: tuple[str, str, str] = NO_FLOW
 
     def but(self, changes: Mapping[str, Any]) -> ProfileStatus:
         """A copy with ``changes`` (field -> value) applied.

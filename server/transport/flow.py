@@ -72,7 +72,7 @@ class Flow:
         """Keep the flow alive, and find out when it is not, every ``interval`` seconds.
 
         RFC 5626 §4.4.1; the shortest interval asked for by the flow's users wins.
-        Nothing by default (UDP: STUN keep-alives are not implemented yet).
+        Nothing by default; TCP/TLS flows ping with CRLF, UDP flows with STUN.
         """
 
 
