@@ -24,6 +24,11 @@ shared 2-core machine, so ``--rounds`` (5) rounds of ours-then-peer are run and 
 round with the median ratio is reported; every round goes to
 bench/results/registrations.json. ``--ours-only`` runs ours once and prints only our
 CPU per registration, for a quick comparison of two versions of the daemon.
+
+The daemon is the build this interpreter imports: ``make bench`` runs it with the
+mypyc-compiled SIP core first on PYTHONPATH (``make compiled``, what a distribution
+ships); ``.venv/bin/python -m bench.registrations`` alone measures the pure-Python core.
+Which one ran is printed and stored.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from sipprofile.proto import names
 from sipprofile.server.bus.managed_objects import WIRE_FORMAT, encode_settings
 from sipprofile.server.engine.engine import AUTOSTART_RATE
 from sipprofile.server.registry.service import ProfileRegistry
+from sipprofile.server.sip import compiled
 from sipprofile.server.store.database import Database
 from sipprofile.server.types import load_types
 
@@ -57,6 +63,9 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PEER_SCRIPT = HERE / "kamailio" / "bench_uac.sh"
 TARGET_RATIO = 3.0
+# The daemon runs on this interpreter with this environment, so it imports the same build
+# (`make bench` puts the compiled one first on PYTHONPATH).
+BUILD = "SIP core compiled (mypyc)" if compiled() else "SIP core in pure Python"
 DEFAULT_N = 1000
 DEFAULT_ROUNDS = 5
 #: Registrar workers and UDP buffer, as bench_uac.sh gives the registrar of the peer.
@@ -467,7 +476,7 @@ def report(ours: dict[str, Any], peer: dict[str, Any], ratio: float) -> None:
         f"{ours['registrar_idle_cpu_per_s'] * 1000:.1f} ms/s; "
         f"daemon CPU in the idle second after {ours['cpu_sched_idle_1s_after_s'] * 1000:.1f} ms"
     )
-    print(f"ours: profile states {ours['profile_states']}")
+    print(f"ours: profile states {ours['profile_states']}; {BUILD}")
     if ours["last_errors"]:
         print(f"ours: LastError values {ours['last_errors']}")
     print(
@@ -485,7 +494,7 @@ async def main(n: int, *, rounds: int = DEFAULT_ROUNDS, ours_only: bool = False)
     if ours_only:  # a quick A/B of a change to the daemon; nothing is written
         with workdir() as tmp:
             ours = await bench_ours(Path(tmp), n)
-        print(f"ours_cpu_per_registration_us {ours['cpu_per_registration_s'] * 1e6:.1f}")
+        print(f"ours_cpu_per_registration_us {ours['cpu_per_registration_s'] * 1e6:.1f} ({BUILD})")
         return 0 if ours["registered"] == n else 1
     # Rounds alternate ours and the peer, so that drift on the shared machine (one
     # run alone varies by 10-15 %) reaches both alike; the median round decides.
@@ -508,6 +517,7 @@ async def main(n: int, *, rounds: int = DEFAULT_ROUNDS, ours_only: bool = False)
     results = {
         "n": n,
         "rounds": rounds,
+        "ours_build": BUILD,
         "target_ratio": TARGET_RATIO,
         "cpu_per_registration_ratio": ratio,
         "ratios": [run["ratio"] for run in runs],

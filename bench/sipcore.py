@@ -29,6 +29,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from sipprofile.server.sip import compiled
 from sipprofile.server.sip.digest import Credentials
 from sipprofile.server.sip.message import Response
 from sipprofile.server.sip.parser import parse_message
@@ -192,8 +193,9 @@ def main() -> None:
         return
     gc.collect()
     times = [run_round(cases) * 1e6 for _ in range(args.rounds)]
+    build = "compiled" if compiled() else "pure Python"
     print(
-        f"sip core: {min(times):.1f} us per registration "
+        f"sip core ({build}): {min(times):.1f} us per registration "
         f"(best of {args.rounds} rounds of {args.n}; median {statistics.median(times):.1f} us)"
     )
 

@@ -30,6 +30,7 @@ from .engine.engine import Engine
 from .errors import StoreError
 from .registry.service import ProfileRegistry
 from .registry.sharing import Sharing
+from .sip import compiled as sip_core_compiled
 from .store.database import Database
 from .types import load_types
 
@@ -154,7 +155,12 @@ class Daemon:
                 f"another sipprofiled already owns {BUS_NAME} on this bus; not starting a second"
             )
         self._owns_name = True
-        _log.info("serving %s with database %s", BUS_NAME, self.database_path)
+        _log.info(
+            "serving %s with database %s (SIP core: %s)",
+            BUS_NAME,
+            self.database_path,
+            "compiled" if sip_core_compiled() else "pure Python",
+        )
         self._autostart = asyncio.ensure_future(
             self.engine.autostart(await self.registry.always_on())
         )

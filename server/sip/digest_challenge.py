@@ -127,13 +127,16 @@ def _read_params_one_by_one(text: str, pos: int) -> dict[str, str]:
     return params
 
 
-def _add_param(params: dict[str, str], name: str, token: str, quoted: str | None) -> None:
-    """Add one parameter, its value unquoted; a name given twice is an error."""
+def _add_param(params: dict[str, str], name: str, token: str | None, quoted: str | None) -> None:
+    """Add one parameter, its value unquoted; a name given twice is an error.
+
+    ``token`` is None (``match.groups()``) or "" (``findall``) when the value is quoted.
+    """
     name = name.lower()
     if name in params:
         raise DigestError(f"parameter {short(name)!r} appears twice")
     try:
-        params[name] = token if quoted is None else unquote_string(quoted)
+        params[name] = (token or "") if quoted is None else unquote_string(quoted)
     except SipParseError:
         raise DigestError(f"the value of {short(name)!r} is not a valid quoted string") from None
 

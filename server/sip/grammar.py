@@ -116,7 +116,7 @@ def quote_string(s: str) -> str:
     for c in s:
         if c in _NEVER_QUOTED:
             raise SipParseError(f"text contains {c!r}, which a quoted string cannot carry")
-        if "\ud800" <= c <= "\udfff":
+        if 0xD800 <= ord(c) <= 0xDFFF:
             raise SipParseError("text contains a lone surrogate, which is not valid UTF-8")
         if c in '"\\' or (ord(c) < 0x20 and c != "\t") or c == "\x7f":
             out.append("\\")
@@ -243,7 +243,7 @@ def percent_encode(s: str, allowed: str) -> str:
     for c in s:
         if c in allowed and c != "%":
             out.append(c)
-        elif "\ud800" <= c <= "\udfff":
+        elif 0xD800 <= ord(c) <= 0xDFFF:
             raise SipParseError("text contains a lone surrogate, which is not valid UTF-8")
         else:
             out.extend(f"%{b:02X}" for b in c.encode("utf-8"))

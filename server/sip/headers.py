@@ -136,7 +136,7 @@ class NameAddr(Parametrised):
         ``parse_params``), so the second check could never fail; it is skipped because
         every Contact, From and To of every response is parsed.
         """
-        addr = object.__new__(cls)
+        addr = NameAddr.__new__(NameAddr)  # not object.__new__: see message.Headers._of_lines
         object.__setattr__(addr, "display", display)
         object.__setattr__(addr, "uri", uri)
         object.__setattr__(addr, "params", params)

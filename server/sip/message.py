@@ -192,8 +192,11 @@ class Headers:
         """Headers holding ``lines`` (``key, canonical name, value``) as they are.
 
         ``index`` is their index if the caller made it along the way, else None.
+        ``Headers.__new__(Headers)`` rather than ``object.__new__`` or ``cls.__new__``:
+        the compiled build (mypyc, see setup.py) refuses ``object.__new__`` for its
+        native classes and cannot compile ``cls.__new__``; this form works in both.
         """
-        headers = cls.__new__(cls)
+        headers = Headers.__new__(Headers)
         headers._items = lines
         headers._index = index
         return headers
@@ -295,7 +298,7 @@ def _check_reason(reason: str) -> None:
         return
     for c in reason:  # say which character is at fault
         o = ord(c)
-        if (o < 0x20 and c != "\t") or o == 0x7F or "\ud800" <= c <= "\udfff":
+        if (o < 0x20 and c != "\t") or o == 0x7F or 0xD800 <= o <= 0xDFFF:
             raise SipParseError(f"reason phrase contains control character U+{o:04X}")
 
 

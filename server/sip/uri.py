@@ -116,7 +116,7 @@ class SipUri:
         The reading holds what ``__post_init__`` checks (a known scheme in lower case,
         a host, ASCII text, parameters with names and unique), so it is not run again.
         """
-        uri = object.__new__(cls)
+        uri = SipUri.__new__(SipUri)  # not object.__new__: see message.Headers._of_lines
         object.__setattr__(uri, "scheme", match[1])
         object.__setattr__(uri, "user", match[2])
         object.__setattr__(uri, "password", None)

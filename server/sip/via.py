@@ -98,7 +98,7 @@ class Via(Parametrised):
         host, a port up to 65535, parameters from ``parse_params``), so the second check
         could never fail; it is skipped because every response's Vias are parsed.
         """
-        via = object.__new__(cls)
+        via = Via.__new__(Via)  # not object.__new__: see message.Headers._of_lines
         object.__setattr__(via, "transport", transport.upper())
         object.__setattr__(via, "host", host)
         object.__setattr__(via, "port", port)

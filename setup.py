@@ -1,0 +1,52 @@
+"""Build hook: compile the sans-I/O SIP core with mypyc when ``SIPPROFILE_MYPYC=1``.
+
+Why: the SIP core (``server/sip``) is about 40 % of the daemon's CPU per registration
+in pure Python; compiled by mypyc from the same type-annotated source it runs about
+twice as fast, which is what keeps a box with thousands of registrations near the C
+peers (``bench/registrations.py``). The metadata stays in pyproject.toml; this file
+only adds the extension modules.
+
+Why opt-in: an editable install builds extensions in place, and a compiled module next
+to its ``.py`` shadows it, so edits would silently stop taking effect. Development
+therefore uses the pure-Python package; ``make compiled`` (the tests of the compiled
+build and ``make bench``) and packagers set ``SIPPROFILE_MYPYC=1``. Building that way
+needs mypy (which provides mypyc) and a C compiler in the build environment, e.g.
+``pip install --no-build-isolation`` from a venv that has them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).resolve().parent
+
+
+def compiled_core() -> list[object]:
+    """The mypyc extensions of every module of ``server/sip``, or none."""
+    if os.environ.get("SIPPROFILE_MYPYC", "") != "1":
+        return []
+    from mypyc.build import mypycify  # only needed when compiling
+
+    # mypyc names modules by their path below mypy_path (pyproject.toml), so it reads
+    # them through the tree of links that mirrors the installed layout, the one
+    # `make typecheck` reads too (build/typecheck/sipprofile/server -> server).
+    package = HERE / "build" / "typecheck" / "sipprofile"
+    package.mkdir(parents=True, exist_ok=True)
+    for folder in ("server", "client", "proto"):
+        link = package / folder
+        if not link.is_symlink():
+            link.symlink_to(Path("..", "..", "..", folder), target_is_directory=True)
+    modules = sorted((package / "server" / "sip").glob("*.py"))
+    return list(
+        mypycify(
+            ["--config-file", "pyproject.toml"] + [str(m.relative_to(HERE)) for m in modules],
+            group_name="sipprofile.server.sip",
+            opt_level="3",
+        )
+    )
+
+
+setup(ext_modules=compiled_core())
