@@ -28,6 +28,7 @@ from .bus.managed_objects import WIRE_FORMAT, encode_settings
 from .bus.service import BusService
 from .engine.engine import Engine
 from .errors import StoreError
+from .network.monitor import NetworkMonitor
 from .registry.service import ProfileRegistry
 from .registry.sharing import Sharing
 from .sip import compiled as sip_core_compiled
@@ -96,6 +97,7 @@ class Daemon:
         self._stopping = asyncio.Event()
         self._owns_name = False
         self.engine: Engine | None = None
+        self.network: NetworkMonitor | None = None
         self._autostart: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
@@ -139,7 +141,8 @@ class Daemon:
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
             raise DaemonError(f"cannot connect to the {self.options.bus} bus: {reason}") from None
-        self.engine = Engine(self.registry)
+        self.network = await open_network_monitor()
+        self.engine = Engine(self.registry, self.network)
         self.sharing = Sharing(self.registry, engine=self.engine)
         self.service = BusService(self.bus, self.registry, self.sharing)
         await self.service.start()
@@ -206,6 +209,9 @@ class Daemon:
         if self.engine is not None:
             await self.engine.shutdown()
             self.engine = None
+        if self.network is not None:
+            self.network.close()
+            self.network = None
         if self.bus is not None:
             # signals of the last changes (deregistrations) may still be held for the
             # end of the loop turn, or queued behind a full socket: send them first
@@ -215,6 +221,21 @@ class Daemon:
         if self.db is not None:
             await self.db.close()
             self.db = None
+
+
+async def open_network_monitor() -> NetworkMonitor | None:
+    """Watch links, addresses and routes; None (and a warning) where netlink is refused.
+
+    Without it the daemon still serves every profile whose AccessPoint is empty (the
+    kernel routes them); those naming interfaces wait, saying why.
+    """
+    try:
+        return await NetworkMonitor.open()
+    except OSError as exc:
+        _log.warning(
+            "cannot watch network interfaces (%s): profiles with an AccessPoint will wait", exc
+        )
+        return None
 
 
 async def run(options: Options) -> int:

@@ -15,11 +15,15 @@ from collections.abc import Coroutine
 from typing import Any
 
 from sipprofile.proto.schema import State
+from sipprofile.server.network.monitor import NetworkMonitor
+from sipprofile.server.network.state import DefaultRoute
+from sipprofile.server.registry.access_point import AccessPointError, interface_names
 from sipprofile.server.registry.model import PROXY, REGISTRAR, Profile
 from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.tasks import TaskSet
 from sipprofile.server.transport.flows import Flows
 
+from .access_point import NetworkPath, choose, unavailable_reason
 from .session import Session
 from .status_batch import StatusSink
 from .timers import Timers
@@ -44,8 +48,14 @@ AUTOSTART_TICK = 1.0
 class Engine:
     """Owns every live registration."""
 
-    def __init__(self, registry: ProfileRegistry) -> None:
+    def __init__(self, registry: ProfileRegistry, network: NetworkMonitor | None = None) -> None:
         self.registry = registry
+        #: The links, addresses and default routes (None: netlink unavailable).
+        self._network = network
+        self._routes = network.state.default_routes() if network is not None else ()
+        self._unwatch = (
+            network.subscribe(self._network_changed) if network is not None else lambda: None
+        )
         self.flows = Flows()
         self.timers = Timers()
         self._sessions: dict[int, Session] = {}
@@ -90,9 +100,43 @@ class Engine:
             self.flows,
             self._sink,
             self.timers,
+            *self._path_of(profile),
         )
         self._sessions[profile.id] = session
         return session
+
+    # -------------------------------------------------------------- network
+
+    def _path_of(self, profile: Profile) -> tuple[NetworkPath | None, str]:
+        """The way ``profile`` registers now, or None and why it has to wait."""
+        try:
+            names = interface_names(profile.settings.access_point)
+        except AccessPointError as exc:  # stored before the rule existed: say so, wait
+            return None, f"AccessPoint: {exc}"
+        state = self._network.state if self._network is not None else None
+        path = choose(names, state)
+        return path, "" if path is not None else unavailable_reason(names, state is not None)
+
+    def _network_changed(self) -> None:
+        """Links, addresses or routes changed (settled): move whatever has to move.
+
+        Sessions first, so that each knows its new way before the sockets bound to a
+        vanished address are closed under it (``Flows.prune``).
+        """
+        if self._network is None:
+            return
+        state = self._network.state
+        routes = state.default_routes()
+        moved = bool(routes) and routes != self._routes  # a new default route to follow
+        self._routes = routes
+        if moved:
+            _log.info("default route now %s", ", ".join(map(describe_route, routes)))
+            self.flows.route_changed()
+        for session in list(self._sessions.values()):
+            session.network_changed(*self._path_of(session.profile))
+            if moved:
+                session.route_changed()
+        self.flows.prune({address for i in state.interfaces() for address in i.addresses})
 
     def stop(self, profile_id: int) -> None:
         """Deregister the profile and forget its session."""
@@ -183,6 +227,13 @@ class Engine:
             await asyncio.wait(
                 [asyncio.ensure_future(s.stop(grace)) for s in sessions], timeout=grace + 0.5
             )
+        self._unwatch()
         self._tasks.cancel()
         self.timers.close()
         self.flows.close()
+
+
+def describe_route(route: DefaultRoute) -> str:
+    """``via wlan0 (gateway 192.0.2.1)``, for the log."""
+    gateway = f" (gateway {route.gateway})" if route.gateway else ""
+    return f"via {route.interface}{gateway}"

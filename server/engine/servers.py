@@ -15,6 +15,8 @@ from __future__ import annotations
 from sipprofile.server.transport.flow import Flow, Target
 from sipprofile.server.transport.flows import Flows
 
+from .access_point import DEFAULT_PATH, NetworkPath
+
 
 class Servers:
     """The resolved servers of one registration and the one it sticks to."""
@@ -48,18 +50,34 @@ class Servers:
             self.current = None
         return rest
 
-    async def open(self, flows: Flows, targets: list[Target]) -> Flow:
+    async def open(
+        self, flows: Flows, targets: list[Target], path: NetworkPath = DEFAULT_PATH
+    ) -> Flow:
         """A flow to the first of ``targets`` that can be reached, now the current one.
 
+        Through ``path``: bound to its interface's address of the target's family,
+        so a target of a family the interface lacks cannot be reached that way.
         ``ConnectionError`` naming the last failure when none can be.
         """
         last: Exception | None = None
         for target in targets:
             try:
-                flow = await flows.flow(target)
+                flow = await flows.flow(target, *binding(path, target))
             except ConnectionError as exc:
                 last = exc
                 continue
             self.current = target
             return flow
         raise ConnectionError(str(last) if last else "no address to connect to")
+
+
+def binding(path: NetworkPath, target: Target) -> tuple[str, str]:
+    """The local address and device for ``target`` through ``path`` ("", "": unbound)."""
+    if not path.interface:
+        return "", ""
+    v6 = ":" in target.address
+    local = path.local_address(v6)
+    if local is None:
+        family = "IPv6" if v6 else "IPv4"
+        raise ConnectionError(f"interface {path.interface} has no {family} address")
+    return local, path.interface

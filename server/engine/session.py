@@ -20,13 +20,10 @@ from sipprofile.proto.schema import State
 from sipprofile.server.registry.model import NO_FLOW, Profile
 from sipprofile.server.sip.message import Response
 from sipprofile.server.sip.registration import (
-    BACKOFF_BASE,
-    BACKOFF_CAP,
     Registration,
     RegistrationConfig,
 )
 from sipprofile.server.sip.registration_events import (
-    TRANSPORT_FAILED,
     Deregistered,
     Failed,
     Registered,
@@ -36,12 +33,12 @@ from sipprofile.server.sip.registration_events import (
 )
 from sipprofile.server.sip.registration_events import Event as RegEvent
 from sipprofile.server.sip.uri import SipUri, parse_uri, uri_equivalent
-from sipprofile.server.transport.flow import Flow, Target
+from sipprofile.server.transport.flow import Flow
 from sipprofile.server.transport.flows import Flows
-from sipprofile.server.transport.resolve import ResolveError, resolve, resolve_literal
+from sipprofile.server.transport.resolve import resolve_literal
 
+from .access_point import DEFAULT_PATH, NetworkPath
 from .profile_config import (
-    extension_int,
     keepalive_interval,
     next_hop_uri,
     printable,
@@ -49,14 +46,15 @@ from .profile_config import (
     sent_by,
     tls_policy,
 )
-from .servers import Servers
+from .servers import Servers, binding
+from .session_moves import SessionMoves
 from .status_batch import StatusBatch, StatusSink
 from .timers import Timers
 
 _log = logging.getLogger(__name__)
 
 
-class Session:
+class Session(SessionMoves):
     """The registration of one profile, alive while it is wanted."""
 
     def __init__(
@@ -67,6 +65,8 @@ class Session:
         flows: Flows,
         sink: StatusSink,
         timers: Timers,
+        path: NetworkPath | None = DEFAULT_PATH,
+        network_reason: str = "",
     ) -> None:
         self.profile = profile
         self._passwords = (password, proxy_password)
@@ -98,6 +98,14 @@ class Session:
         self.public_address = ""
         #: The NAT's ``host:port`` our Contact names instead of the flow's, or None.
         self._contact_address: str | None = None
+        #: The way out the engine chose (None: wait for the network, and why).
+        self._path = path
+        self._network_reason = network_reason
+        #: Set when the path changes, to end a wait (backoff or no network) at once.
+        self._wake = asyncio.Event()
+        self._waiting = False  # "waiting-for-network" shown
+        self._reregister = False  # register at once after the move under way
+        self._switched = False  # moved to another path while registered: "updated"
 
     # ---------------------------------------------------------------- control
 
@@ -110,10 +118,10 @@ class Session:
         """
         uri = self._hop
         target = resolve_literal(uri, tls_policy(self.profile))
-        if target is None or target.transport != "udp":
+        if target is None or target.transport != "udp" or self._path is None:
             return False
         try:
-            flow = self._flows.udp_flow(target)
+            flow = self._flows.udp_flow(target, *binding(self._path, target))
         except ConnectionError:
             return False  # start() reports it and retries
         self._begin(flow, uri)  # "registering" comes with the first REGISTER
@@ -134,31 +142,6 @@ class Session:
             random=lambda: secrets.randbelow(1_000_001) / 1_000_000,
         )
         self._feed(self._machine.register(self._loop.time()))
-
-    async def _connect(self, uri: SipUri) -> Flow | None:
-        """Resolve and connect, retrying with backoff; None if stopped meanwhile.
-
-        A registrar that cannot be resolved or reached is a temporary failure, as for
-        peers that back off: ``retrying`` with 30 s x 2^n x (50-100 %), capped at 30 min.
-        """
-        base = extension_int(self.profile, "RetryBaseSeconds", BACKOFF_BASE)
-        failures = 0
-        while not self.done.is_set():
-            if self._machine is None:
-                self._status.now(state=State.REGISTERING)
-            try:
-                targets = await resolve(uri, tls_policy(self.profile))
-                return await self._servers.open(self._flows, self._servers.resolved(targets))
-            except (ResolveError, ConnectionError) as exc:
-                error = "ResolveFailed" if isinstance(exc, ResolveError) else "TransportFailed"
-                jitter = 0.5 + secrets.randbelow(501) / 1000
-                delay = min(base * 2**failures, BACKOFF_CAP) * jitter
-                failures += 1
-                self._status.set(state=State.RETRYING)
-                self._report_failure(error, str(exc))
-                if await self._stopped_within(delay):
-                    return None
-        return None
 
     def _attach(self, flow: Flow, uri: SipUri) -> None:
         self._unsubscribe()
@@ -186,64 +169,6 @@ class Session:
             return NO_FLOW
         return (flow.transport, sent_by(*flow.local), sent_by(*flow.remote))
 
-    def _move(self, uri: SipUri) -> None:
-        """Continue on a new flow: the old one closed, or a 3xx named another hop.
-
-        The request in flight carries the old flow's Via and Contact, so it is not
-        sent; once connected, the machine re-sends on the new flow with new ones.
-        """
-        self._flow = None
-        if self._moving is not None and not self._moving.done():
-            return
-        self._moving = self._loop.create_task(self._rebind(uri))
-
-    async def _rebind(self, uri: SipUri) -> None:
-        flow = await self._connect(uri)
-        if flow is None or self._machine is None:
-            return
-        self._attach(flow, uri)
-        config = self._config(flow, uri)
-        self._feed(self._machine.rebind(config, self._loop.time(), unsent=self._unsent))
-
-    def _fail_over(self, event: Retrying) -> bool:
-        """Move to the registrar's next server at once (RFC 3263 §4.3); False if none.
-
-        With no server left, the machine's backoff stands, and the session moves back
-        to the start of a fresh resolution for the attempt after it.
-        """
-        rest = self._servers.failed()
-        if self._machine is None:
-            return False
-        if not rest:
-            self._move(self._hop)  # no send: the machine waits for its backoff
-            return False
-        if self._moving is not None and not self._moving.done():
-            return True
-        _log.info("profile %d: %s; trying the next server", self.profile.id, event.message)
-        self._moving = self._loop.create_task(self._switch(rest))
-        return True
-
-    async def _switch(self, servers: list[Target]) -> None:
-        try:
-            flow = await self._servers.open(self._flows, servers)
-        except ConnectionError as exc:  # none of them either: the backoff stands
-            self._report_failure(TRANSPORT_FAILED, str(exc))
-            return
-        if self._machine is None:
-            return
-        self._attach(flow, self._hop)
-        now = self._loop.time()
-        self._feed(self._machine.rebind(self._config(flow, self._hop), now))
-        self._feed(self._machine.register(now))
-
-    async def _stopped_within(self, delay: float) -> bool:
-        """Wait ``delay`` seconds; True if the session was stopped meanwhile."""
-        try:
-            await asyncio.wait_for(self.done.wait(), delay)
-        except TimeoutError:
-            return False
-        return True
-
     def update(self, profile: Profile) -> None:
         """Same binding, new Contact parameters: one REGISTER updates it in place."""
         self.profile = profile
@@ -262,8 +187,8 @@ class Session:
             self._machine.set_credentials(config.credentials, config.proxy_credentials)
 
     def refresh(self) -> None:
-        """Register again now (Refresh, or the network came back)."""
-        if self._machine is not None:
+        """Register again now (Refresh); nothing while waiting for the network."""
+        if self._machine is not None and self._flow is not None:
             self._feed(self._machine.register(self._loop.time()))
 
     async def stop(self, grace: float = 4.0) -> None:
@@ -378,7 +303,11 @@ class Session:
                 self._flow.keep_alive(interval)
             if not self._registered_once:
                 self._registered_once = True
+                self._switched = False
                 self._status.event(Event.REGISTERED)
+            elif self._switched:  # registered the new way: the flow property says which
+                self._switched = False
+                self._status.event(Event.UPDATED)
         elif isinstance(event, Deregistered):
             self._status.set(
                 registered_aors=(),

@@ -33,6 +33,7 @@ from sipprofile.server.sip.grammar import (
 )
 from sipprofile.server.sip.uri import SipUri, parse_uri
 
+from .access_point import AccessPointError, interface_names
 from .model import FIELDS, SERVER_OF_SETTING, ProfileSettings, ServerSettings, Typed, ValidChanges
 
 MAX_TEXT: Final = 256
@@ -249,10 +250,20 @@ def _check_extensions(value: Mapping[str, Typed]) -> dict[str, Typed]:
     return dict(value)
 
 
+def _check_access_point(value: str) -> str:
+    """'' or interface names in order of preference, which the engine can bind to."""
+    _text("AccessPoint", value)
+    try:
+        interface_names(value)
+    except AccessPointError as exc:
+        raise InvalidArgument(str(exc)) from None
+    return value
+
+
 _CHECKERS: Final[dict[str, Callable[[Any], Any]]] = {
     "ProviderName": lambda v: _text("ProviderName", v),
     "Aor": check_aor,
-    "AccessPoint": lambda v: _text("AccessPoint", v),
+    "AccessPoint": _check_access_point,
     "SigComp": bool,
     "SecurityNegotiation": bool,
     "AutoRegistration": bool,

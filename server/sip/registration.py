@@ -200,6 +200,20 @@ class Registration:
             return self._send(now, deregister=False)
         return []
 
+    def suspend(self) -> None:
+        """The network is gone: drop what is in flight and every timer; keep the dialog.
+
+        Nothing can be sent, so nothing is. Call-ID, CSeq and the last Contact stay:
+        when the network returns, ``rebind`` and ``register`` refresh the binding (same
+        Call-ID, higher CSeq), and one left at an old address is removed as stale.
+        """
+        self._pending = None
+        self._refresh_at = None
+        self._backoff = _Backoff()
+        self._resend = False
+        self.state = State.UNREGISTERED
+        self.granted = 0
+
     def receive(self, response: Response, now: float) -> list[Event]:
         """A response arrived on the transport; strays and retransmissions are ignored."""
         pending = self._pending

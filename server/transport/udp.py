@@ -55,8 +55,18 @@ class UdpEndpoint:
         self._loop.add_reader(sock.fileno(), self._readable)
 
     @classmethod
-    def open(cls, family: socket.AddressFamily, dispatcher: Dispatcher) -> UdpEndpoint:
-        """Bind a new socket of ``family`` to an ephemeral port."""
+    def open(
+        cls,
+        family: socket.AddressFamily,
+        dispatcher: Dispatcher,
+        address: str = "",
+        device: str = "",
+    ) -> UdpEndpoint:
+        """Bind a new socket of ``family`` to an ephemeral port.
+
+        On every address of the family, or on ``address`` (an access point's), and
+        then also to ``device`` where the kernel allows it (``bind_to_device``).
+        """
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
@@ -64,7 +74,9 @@ class UdpEndpoint:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
             except OSError as exc:  # a smaller buffer still works
                 _log.debug("cannot enlarge the UDP receive buffer: %s", exc)
-            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            if device:
+                bind_to_device(sock, device)
+            sock.bind((address or ("::" if family == socket.AF_INET6 else "0.0.0.0"), 0))
             return cls(sock, dispatcher)
         except BaseException:
             sock.close()
@@ -181,7 +193,27 @@ class UdpFlow(Flow):
         self._endpoint.keeper(self.remote).keep_alive(interval)
 
 
+def bind_to_device(sock: socket.socket, device: str) -> None:
+    """Send and receive through ``device`` only (SO_BINDTODEVICE), where allowed.
+
+    Binding to the interface's address alone picks the source address, not the way
+    out: with routes to the registrar over two interfaces the kernel would still
+    send by the best route. Linux 5.7 and later let an unprivileged process bind a
+    socket to a device once; where it is refused (older kernels without
+    CAP_NET_RAW) the address binding still holds, and that is logged, not fatal.
+    """
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+    except OSError as exc:
+        _log.debug("cannot bind a socket to device %s (%s); bound to its address only", device, exc)
+
+
 _local_ips: dict[str, tuple[float, str]] = {}
+
+
+def forget_local_ips() -> None:
+    """Routes changed: ask the kernel afresh which source address each remote gets."""
+    _local_ips.clear()
 
 
 def local_ip_for(remote: str) -> str:

@@ -206,6 +206,10 @@ async def test_ids_are_never_reused(raw: Raw) -> None:
         ({"Aor": "sip:example.com"}, Error.INVALID_ARGUMENT, "no user part"),
         ({"Aor": "tel:+15551234"}, Error.INVALID_ARGUMENT, "not a valid SIP URI"),
         ({"Aor": "sip:a:pw@example.com"}, Error.INVALID_ARGUMENT, "password"),
+        ({"Aor": "sip:a@example.com", "AccessPoint": "my wifi"}, Error.INVALID_ARGUMENT, "spaces"),
+        ({"Aor": "sip:a@example.com", "AccessPoint": "eth0,"}, Error.INVALID_ARGUMENT, "stray"),
+        ({"Aor": "sip:a@example.com", "AccessPoint": "a" * 16}, Error.INVALID_ARGUMENT, "15"),
+        ({"Aor": "sip:a@example.com", "AccessPoint": "eth0,eth0"}, Error.INVALID_ARGUMENT, "twice"),
         (
             {"Aor": "sip:a@example.com", "Registrar": {"Uri": "sip:bob@example.com"}},
             Error.INVALID_ARGUMENT,
