@@ -53,6 +53,7 @@ bench: setup compiled
 	PYTHONPATH=$(COMPILED) $(PY) -m bench.sipcore
 	PYTHONPATH=$(COMPILED) $(PY) -m bench.signals
 	PYTHONPATH=$(COMPILED) $(PY) -m bench.registrations
+	PYTHONPATH=$(COMPILED) $(PY) -m bench.access_points
 
 clean:
 	rm -rf build .venv *.egg-info

@@ -160,6 +160,31 @@ def grant(expires: int | None = None, others: Iterable[str] = ()) -> Handler:
     return handler
 
 
+def bindings_behind_nat(public: tuple[str, int] | None) -> tuple[dict[str, int], Handler]:
+    """A registrar that keeps bindings (RFC 3261 §10.3) and, with ``public``, says in
+    the top Via (received/rport) that the request came from there: a NAT."""
+    bindings: dict[str, int] = {}
+
+    def handler(request):
+        for contact in contacts_of(request):
+            expires = requested_expiry(request, contact)
+            if expires == 0:
+                bindings.pop(contact.uri, None)
+            else:
+                bindings[contact.uri] = expires
+        answer = response(
+            request,
+            200,
+            headers=[("Contact", f"<{uri}>;expires={n}") for uri, n in bindings.items()],
+        )
+        if public is not None:
+            top = request.via[0].with_param("received", public[0])
+            answer.headers.set("Via", str(top.with_param("rport", str(public[1]))))
+        return [answer]
+
+    return bindings, handler
+
+
 # ---------------------------------------------------------------------- the server
 
 

@@ -24,6 +24,7 @@ from busutil import Raw, raw_bus
 from conftest import DaemonProcess, daemon_command, wait_for_name
 from netlab import NetLab, netlab, netlab_factory  # noqa: F401
 
+from interop.scripted import ScriptedRegistrar, bindings_behind_nat, contacts_of, requested_expiry
 from interop.waiting import wait_for, wait_state
 from sipprofile.proto import names
 
@@ -196,6 +197,46 @@ async def test_preferred_interface_coming_up_is_make_before_break(
         assert errors(raw) == []
         # the binding through wan1 is gone: one binding, the new one
         await wait_for(lambda: binding_hosts(lab_registrar) == [wan0.client_address])
+
+
+async def test_make_before_break_on_the_wire(netlab: NetLab, lab_daemon: DaemonProcess) -> None:
+    """The order of requests when wan0 (preferred) comes up while registered on wan1.
+
+    A registrar that keeps bindings and lists them all (as RFC 3261 §10.3 says) sees the
+    new binding made through wan0 first, and only then the old one removed: at no
+    moment does it hold no binding for the profile.
+    """
+    wan0, wan1 = netlab.links
+    registrar = await ScriptedRegistrar(host=netlab.registrar_address).start()
+    bindings, registrar.default = bindings_behind_nat(None)
+    netlab.set_link(0, up=False)
+    try:
+        async with raw_bus(lab_daemon.address) as raw:
+            path = await raw.create(
+                Aor="sip:alice@example.com",
+                Registrar={"Uri": registrar.uri},
+                AccessPoint="wan0,wan1",
+                Extensions={"Outbound": False},
+            )
+            await raw.profile(path, "Enable")
+            await wait_flow_from(raw, path, wan1.client_address)
+            [old] = list(bindings)
+            before = len(registrar.registers)
+            netlab.set_link(0, up=True)
+            await wait_flow_from(raw, path, wan0.client_address)
+            await wait_for(lambda: len(bindings) == 1 and old not in bindings)
+            moves = registrar.registers[before:]
+            make, brk = moves[0], moves[1]
+            assert make.source[0] == wan0.client_address  # bound to wan0, sent through it
+            [made] = contacts_of(make.request)
+            assert wan0.client_address in made.uri
+            assert requested_expiry(make.request, made) > 0
+            removed = [c for c in contacts_of(brk.request) if c.uri == old]
+            assert removed and requested_expiry(brk.request, removed[0]) == 0
+            assert make.request.call_id == brk.request.call_id  # one registration, moved
+            assert brk.cseq == make.cseq + 1
+    finally:
+        await registrar.close()
 
 
 async def test_in_use_interface_down_moves_to_the_next_listed(

@@ -23,6 +23,7 @@ from busutil import Raw, raw_bus
 from interop.scripted import (  # noqa: F401
     Received,
     ScriptedRegistrar,
+    bindings_behind_nat,
     challenge,
     contacts_of,
     drop,
@@ -293,31 +294,6 @@ async def test_closed_tcp_connection_registers_again(scripted_registrar_factory,
             # the un-REGISTER of a dead flow would hold the daemon's shutdown for its
             # whole grace time; Disable hands it to a task that shutdown cancels
             await raw.profile(path, "Disable")
-
-
-def bindings_behind_nat(public: tuple[str, int] | None) -> tuple[dict[str, int], Any]:
-    """A registrar that keeps bindings (RFC 3261 §10.3) and, with ``public``, says in
-    the top Via (received/rport) that the request came from there: a NAT."""
-    bindings: dict[str, int] = {}
-
-    def handler(request):
-        for contact in contacts_of(request):
-            expires = requested_expiry(request, contact)
-            if expires == 0:
-                bindings.pop(contact.uri, None)
-            else:
-                bindings[contact.uri] = expires
-        answer = response(
-            request,
-            200,
-            headers=[("Contact", f"<{uri}>;expires={n}") for uri, n in bindings.items()],
-        )
-        if public is not None:
-            top = request.via[0].with_param("received", public[0])
-            answer.headers.set("Via", str(top.with_param("rport", str(public[1]))))
-        return [answer]
-
-    return bindings, handler
 
 
 async def test_behind_a_nat_the_contact_moves_to_the_public_address(
