@@ -49,8 +49,8 @@ class UdpEndpoint:
         self._backlog: collections.deque[tuple[bytes, Address]] = collections.deque()
         self._closed = False
         self.port: int = sock.getsockname()[1]
-        #: STUN transaction id -> who waits for its answer (keep-alives).
-        self.stun_waiters: dict[bytes, Callable[[bytes], None]] = {}
+        #: STUN transaction id -> the address asked and who waits for its answer.
+        self.stun_waiters: dict[bytes, tuple[Address, Callable[[bytes], None]]] = {}
         self._keepers: dict[Address, StunKeeper] = {}
         self._loop.add_reader(sock.fileno(), self._readable)
 
@@ -95,9 +95,13 @@ class UdpEndpoint:
                 _log.debug("UDP error: %s", exc)
                 continue
             if data[:1] < b"\x40" and is_stun(data):  # never SIP: that starts with a letter
-                waiter = self.stun_waiters.pop(transaction_id(data), None)
-                if waiter is not None:
-                    waiter(data)
+                tid = transaction_id(data)
+                waiter = self.stun_waiters.get(tid)
+                # only from where it was asked: anyone else is a stranger, even one
+                # who saw the transaction id go by
+                if waiter is not None and waiter[0] == addr[:2]:
+                    del self.stun_waiters[tid]
+                    waiter[1](data)
                 continue
             try:
                 deliver(data, _Replier(self, addr))

@@ -12,6 +12,7 @@ anew) is told to the flow's users, who register the new address; no answer withi
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import os
 import random
@@ -38,6 +39,8 @@ class StunKeeper:
     def __init__(self, endpoint: UdpEndpoint, remote: Address, timeout: float) -> None:
         self._endpoint = endpoint
         self._remote = remote
+        #: Where answers must come from, as the kernel writes it (recvfrom's form).
+        self._answerer = (str(ipaddress.ip_address(remote[0])), remote[1])
         self._timeout = timeout
         self._loop = asyncio.get_running_loop()
         self.interval: float | None = None
@@ -88,7 +91,7 @@ class StunKeeper:
         tid = os.urandom(12)
         self._pending = tid
         self._started = self._loop.time()
-        self._endpoint.stun_waiters[tid] = self._answer
+        self._endpoint.stun_waiters[tid] = (self._answerer, self._answer)
         self._send(tid, STUN_RTO)
 
     def _send(self, tid: bytes, rto: float) -> None:
@@ -108,7 +111,7 @@ class StunKeeper:
             return
         found = mapped_address(data, tid)
         if found is None:  # not the answer (error, garbage): keep waiting for it
-            self._endpoint.stun_waiters[tid] = self._answer
+            self._endpoint.stun_waiters[tid] = (self._answerer, self._answer)
             return
         self._pending = None
         if self._retry is not None:

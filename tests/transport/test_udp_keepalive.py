@@ -23,7 +23,10 @@ class StunServer:
         self.sock.setblocking(False)
         self.port = self.sock.getsockname()[1]
         self.mapped = ("198.51.100.7", 5555)
-        self.mode = "answer"  # or "silent", "wrong-id"
+        self.mode = "answer"  # or "silent", "wrong-id", "stranger"
+        #: Another socket: a stranger who learned the transaction id answers from it.
+        self.stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.stranger.bind(("127.0.0.1", 0))
         self.requests = 0
         loop = asyncio.get_running_loop()
         loop.add_reader(self.sock.fileno(), self._read)
@@ -41,11 +44,13 @@ class StunServer:
         value = struct.pack("!BBH", 0, 1, port ^ 0x2112) + raw
         body = struct.pack("!HH", 0x0020, len(value)) + value
         header = struct.pack("!HHI12s", 0x0101, len(body), MAGIC_COOKIE, tid)
-        self.sock.sendto(header + body, peer)
+        sender = self.stranger if self.mode == "stranger" else self.sock
+        sender.sendto(header + body, peer)
 
     def close(self) -> None:
         asyncio.get_running_loop().remove_reader(self.sock.fileno())
         self.sock.close()
+        self.stranger.close()
 
 
 @pytest.fixture
@@ -77,9 +82,10 @@ async def test_answers_keep_it_quiet_and_a_new_mapping_is_told(endpoint: UdpEndp
         server.close()
 
 
-@pytest.mark.parametrize("mode", ["silent", "wrong-id"])
+@pytest.mark.parametrize("mode", ["silent", "wrong-id", "stranger"])
 async def test_no_answer_fails_the_flow(endpoint: UdpEndpoint, mode: str) -> None:
-    """Unanswered (or answered for another transaction) until the timeout: failed."""
+    """Unanswered (or answered for another transaction, or by another address than the
+    one pinged, even with the right transaction id) until the timeout: failed."""
     server = StunServer()
     server.mode = mode
     try:
