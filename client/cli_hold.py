@@ -46,7 +46,9 @@ __all__ = ["Feed", "Line", "Lost", "Outcome", "Snapshot", "Stop", "Tracker", "ru
 #: is reported from LastError alone. The daemon sends the error right after the
 #: state; only a profile that had failed before we enabled it gets no new one.
 FAILURE_GRACE: Final = 1.0
-_FAILING: Final = frozenset({State.FAILED, State.RETRYING})
+#: Waiting for the network is one too: it comes with NetworkUnavailable, which says
+#: which interfaces are down, and is printed with it; the hold goes on meanwhile.
+_FAILING: Final = frozenset({State.FAILED, State.RETRYING, State.WAITING_FOR_NETWORK})
 
 
 @dataclass(frozen=True, slots=True)

@@ -395,3 +395,21 @@ def test_cli_error_status_is_the_exit_status(
     assert capsys.readouterr().err == (
         "sipprofilectl: interrupted while profile 1 was registering\n"
     )
+
+
+def test_tracker_shows_waiting_for_the_network_with_its_reason_and_keeps_holding() -> None:
+    unavailable = names.Error.NETWORK_UNAVAILABLE
+    why = "interface wlan0 is down or has no address"
+    tracker = Tracker(3, wait=True, timeout=30)
+    lines, outcome = run_tracker(
+        tracker,
+        Snapshot("registered", 3600, "sip:c@h"),
+        Snapshot("waiting-for-network", last_error=(unavailable, why)),
+        ProfileErrorOccurred(3, unavailable, why),
+    )
+    assert lines[-1] == Line(
+        state="waiting-for-network", details={"error": unavailable, "message": why}
+    )
+    assert outcome is None  # not a failure: the hold goes on until the network is back
+    lines, outcome = run_tracker(tracker, Snapshot("registered", 3600, "sip:c@h"))
+    assert lines == [Line(state="registered", details={"expires": 3600, "contact": "sip:c@h"})]
