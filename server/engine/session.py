@@ -48,7 +48,7 @@ from .profile_config import (
 )
 from .servers import Servers, binding
 from .session_moves import SessionMoves
-from .status_batch import StatusBatch, StatusSink
+from .status_batch import UNBOUND, StatusBatch, StatusSink
 from .timers import Timers
 
 _log = logging.getLogger(__name__)
@@ -204,14 +204,7 @@ class Session(SessionMoves):
                 except TimeoutError:
                     _log.info("profile %d: no answer to the un-REGISTER", self.profile.id)
         self._close()
-        self._status.now(
-            state=State.UNREGISTERED,
-            flow=NO_FLOW,
-            registered_aors=(),
-            registered_contact="",
-            service_route=(),
-            expires=0,
-        )
+        self._status.now(state=State.UNREGISTERED, **UNBOUND)
 
     def _close(self) -> None:
         if self._moving is not None:
@@ -309,13 +302,7 @@ class Session(SessionMoves):
                 self._switched = False
                 self._status.event(Event.UPDATED)
         elif isinstance(event, Deregistered):
-            self._status.set(
-                registered_aors=(),
-                registered_contact="",
-                service_route=(),
-                expires=0,
-                flow=NO_FLOW,
-            )
+            self._status.set(**UNBOUND)
             if self._registered_once:
                 self._registered_once = False
                 self._status.event(Event.DEREGISTERED)

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable
 
 from sipprofile.proto.schema import State
-from sipprofile.server.registry.model import NO_FLOW, Profile
+from sipprofile.server.registry.model import Profile
 from sipprofile.server.sip.registration import (
     BACKOFF_BASE,
     BACKOFF_CAP,
@@ -34,7 +34,7 @@ from sipprofile.server.transport.resolve import ResolveError, resolve
 from .access_point import NetworkPath
 from .profile_config import extension_int, tls_policy
 from .servers import Servers
-from .status_batch import StatusBatch
+from .status_batch import UNBOUND, StatusBatch
 
 _log = logging.getLogger(__name__)
 
@@ -237,13 +237,6 @@ class SessionMoves:
         self._unsubscribe = lambda: None
         if self._machine is not None:
             self._machine.suspend()
-        self._status.set(
-            state=State.WAITING_FOR_NETWORK,
-            flow=NO_FLOW,
-            registered_aors=(),
-            registered_contact="",
-            service_route=(),
-            expires=0,
-        )
+        self._status.set(state=State.WAITING_FOR_NETWORK, **UNBOUND)
         self._report_failure(NETWORK_UNAVAILABLE, self._network_reason or "no network")
         self._feed([])  # the machine wants no timer now

@@ -11,6 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+from sipprofile.server.registry.model import NO_FLOW
+
+#: The status of a profile with no binding and no flow: after a deregistration, a
+#: stop, or when the network went away.
+UNBOUND: Final = MappingProxyType(
+    {
+        "flow": NO_FLOW,
+        "registered_aors": (),
+        "registered_contact": "",
+        "service_route": (),
+        "expires": 0,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,14 @@ def settings(registrar: Any, access_point: str, **more: Any) -> dict[str, Any]:
     }
 
 
+async def enabled(raw: Raw, registrar: Any, access_point: str) -> str:
+    """A profile created with ``access_point``, enabled, once registered: its path."""
+    path = await raw.create(**settings(registrar, access_point))
+    await raw.profile(path, "Enable")
+    await wait_state(raw, path, "registered", timeout=15)
+    return path
+
+
 def events(raw: Raw) -> list[str]:
     return [m.body[1] for m in raw.signals if m.member == "ProfileEvent"]
 
@@ -124,9 +132,7 @@ async def test_interface_down_waits_for_the_network_and_registers_when_back(
 ) -> None:
     wan1 = netlab.links[1]
     async with raw_bus(lab_daemon.address) as raw:
-        path = await raw.create(**settings(lab_registrar, "wan1"))
-        await raw.profile(path, "Enable")
-        await wait_state(raw, path, "registered", timeout=15)
+        path = await enabled(raw, lab_registrar, "wan1")
         netlab.set_link(1, up=False)
         props = await wait_state(raw, path, "waiting-for-network")
         assert props["LastError"][0] == names.Error.NETWORK_UNAVAILABLE
@@ -151,9 +157,7 @@ async def test_address_gone_waits_and_address_back_registers(
 ) -> None:
     wan0 = netlab.links[0]
     async with raw_bus(lab_daemon.address) as raw:
-        path = await raw.create(**settings(lab_registrar, "wan0"))
-        await raw.profile(path, "Enable")
-        await wait_state(raw, path, "registered", timeout=15)
+        path = await enabled(raw, lab_registrar, "wan0")
         netlab.remove_address(0)
         props = await wait_state(raw, path, "waiting-for-network")
         assert props["LastError"][0] == names.Error.NETWORK_UNAVAILABLE
