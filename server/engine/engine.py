@@ -101,6 +101,7 @@ class Engine:
             self._sink,
             self.timers,
             *self._path_of(profile),
+            behaviour=self.registry.registration_behaviour(profile),
         )
         self._sessions[profile.id] = session
         return session

@@ -19,8 +19,11 @@ from sipprofile.server.sip.registration import BACKOFF_BASE, RegistrationConfig
 from sipprofile.server.sip.uri import SipUri, parse_uri
 from sipprofile.server.transport.flow import Flow
 from sipprofile.server.transport.resolve import TlsPolicy
+from sipprofile.server.types import IETF, RegistrationBehaviour
 
 USER_AGENT: Final = "sipprofiled/0.1"
+#: How a profile of an unknown type (a plug-in since removed) registers.
+IETF_BEHAVIOUR: Final = IETF.behaviour
 
 
 def next_hop_uri(profile: Profile) -> SipUri:
@@ -129,6 +132,7 @@ def registration_config(
     password: str | None,
     proxy_password: str | None,
     contact_address: str | None = None,
+    behaviour: RegistrationBehaviour = IETF_BEHAVIOUR,
 ) -> RegistrationConfig:
     """The REGISTER settings of ``profile`` on ``flow`` towards ``uri``.
 
@@ -144,10 +148,12 @@ def registration_config(
         contact += f";transport={flow.transport}"
     aor = parse_uri(s.aor)
     registrar = s.registrar.uri or f"{aor.scheme}:{aor.host_port()}"
+    username = s.registrar.username or aor.user or ""
+    if behaviour.private_identity_username and s.private_identity:
+        username = s.private_identity  # TS 24.229: the private user identity
     creds = None
     if password is not None:
-        creds = Credentials(s.registrar.username or aor.user or "", password,
-                            s.registrar.realm or None)  # fmt: skip
+        creds = Credentials(username, password, s.registrar.realm or None)
     proxy_creds = None
     if proxy_password is not None:
         proxy_creds = Credentials(s.outbound_proxy.username or aor.user or "",
@@ -165,9 +171,10 @@ def registration_config(
         via_transport=flow.transport.upper(),
         via_sent_by=local,
         reliable=flow.reliable,
-        expires=int(
-            extension_int(profile, "RegisterExpires", 3600 if s.type == "IETF" else 600000)
-        ),
+        expires=int(extension_int(profile, "RegisterExpires", behaviour.default_expires)),
+        temporary_retries=behaviour.temporary_retries,
+        initial_authorization=behaviour.initial_authorization,
+        option_tags=behaviour.option_tags,
         retry_base=extension_int(profile, "RetryBaseSeconds", BACKOFF_BASE),
         contact_params=tuple(s.contact_params.items()),
         instance_id=instance_id(profile),

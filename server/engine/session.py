@@ -36,9 +36,11 @@ from sipprofile.server.sip.uri import SipUri, parse_uri, uri_equivalent
 from sipprofile.server.transport.flow import Flow
 from sipprofile.server.transport.flows import Flows
 from sipprofile.server.transport.resolve import resolve_literal
+from sipprofile.server.types import RegistrationBehaviour
 
 from .access_point import DEFAULT_PATH, NetworkPath
 from .profile_config import (
+    IETF_BEHAVIOUR,
     keepalive_interval,
     next_hop_uri,
     printable,
@@ -67,8 +69,11 @@ class Session(SessionMoves):
         timers: Timers,
         path: NetworkPath | None = DEFAULT_PATH,
         network_reason: str = "",
+        behaviour: RegistrationBehaviour = IETF_BEHAVIOUR,
     ) -> None:
         self.profile = profile
+        #: How this profile's type registers (expiry, retries, the IMS extras).
+        self.behaviour = behaviour
         self._passwords = (password, proxy_password)
         self._flows = flows
         self._status = StatusBatch(sink, profile.id)
@@ -231,6 +236,7 @@ class Session(SessionMoves):
             password=password,
             proxy_password=proxy_password,
             contact_address=self._contact_address,
+            behaviour=self.behaviour,
         )
 
     def _on_response(self, response: Response) -> None:

@@ -21,7 +21,7 @@ from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.uri import aor_lookup_key, parse_uri, uri_equivalent
 from sipprofile.server.store import profiles as store
 from sipprofile.server.store.database import Database
-from sipprofile.server.types import ProfileType, TypeTable
+from sipprofile.server.types import IETF, ProfileType, RegistrationBehaviour, TypeTable
 
 from .events import (
     DomainEvent,
@@ -122,6 +122,12 @@ class ProfileRegistry:
         """Class of a type; "other" for a plug-in type no longer installed."""
         found = self.types.get(type_name)
         return found.type_class if found else "other"
+
+    def registration_behaviour(self, profile: Profile) -> RegistrationBehaviour:
+        """How ``profile`` registers, as its type says (IETF's for a type since removed)."""
+        settings = profile.settings
+        kind = self.types.get(settings.type) or IETF
+        return kind.registration_behaviour({n: getattr(settings, f) for n, f in FIELDS.items()})
 
     def _type(self, name: str) -> ProfileType:
         found = self.types.get(name)

@@ -40,6 +40,7 @@ __all__ = [
     "DigestSession",
     "authorization",
     "choose_challenge",
+    "initial_authorization",
     "new_cnonce",
     "parse_challenge",
 ]
@@ -299,6 +300,19 @@ class DigestSession:
             answer.in_flight = True
             headers.append(("Proxy-Authorization" if proxy else "Authorization", value))
         return headers
+
+
+def initial_authorization(username: str, realm: str, uri: str) -> str:
+    """TS 24.229 §5.1.1.2.1: the Authorization of an unprotected initial REGISTER.
+
+    The private identity, the home domain as realm, the registrar as uri, and an
+    empty nonce and response: the S-CSCF needs the identity to pick the challenge
+    (the AKA vectors of that subscriber), and nothing has been asked yet.
+    """
+    return (
+        f"Digest username={quote_string(username)}, realm={quote_string(realm)}, "
+        f'uri={quote_string(uri)}, nonce="", response=""'
+    )
 
 
 def _worth_retry(old: _Answer | None, new: Challenge) -> bool:

@@ -85,8 +85,9 @@ def _lines(c: RegistrationConfig, *, zero_expires: bool) -> _Lines:
         params = tuple(ours)
     contact = name_addr_text(c.contact, params)
     fixed = [("Contact", contact), ("User-Agent", c.user_agent)]
-    if c.outbound:
-        fixed.append(("Supported", "outbound, path"))
+    tags = dict.fromkeys((*(("outbound", "path") if c.outbound else ()), *c.option_tags))
+    if tags:
+        fixed.append(("Supported", ", ".join(tags)))
     contact_line, *tail = _checked_lines(fixed)
     length_in_tail = False
     for text in c.extra_headers:

@@ -23,6 +23,7 @@ from typing import Final
 
 from .digest import Credentials, DigestSession
 from .message import Response
+from .register_auth import authorization_lines
 from .register_request import RegisterWriter
 from .register_response import (
     answers,
@@ -309,10 +310,7 @@ class Registration:
         return events
 
     def _authorization(self) -> Iterator[tuple[str, str]]:
-        """Authorization, then Proxy-Authorization lines; each session asked in turn."""
-        for session in (self._auth, self._proxy_auth):
-            if session is not None:
-                yield from session.authorize(method="REGISTER", uri=self._request_uri)
+        return authorization_lines(self._auth, self._proxy_auth, self.config, self._request_uri)
 
     # ------------------------------------------------------------------ responses
 
@@ -425,6 +423,9 @@ class Registration:
         next_server: bool = False,
     ) -> list[Event]:
         backoff = self._backoff
+        retries = self.config.temporary_retries
+        if retries is not None and backoff.failures >= retries:
+            return self._failed(error, f"{message} (tried {retries + 1} times)")
         delay = min(self.config.retry_base * 2**backoff.failures, BACKOFF_CAP)
         delay *= 0.5 + 0.5 * self._random()
         if retry_after is not None:

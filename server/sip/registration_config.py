@@ -43,3 +43,10 @@ class RegistrationConfig:
     instance_id: str = ""
     #: RFC 5626 outbound: ``reg-id=1`` in the Contact and ``Supported: outbound, path``.
     outbound: bool = False
+    #: Option tags for ``Supported`` besides outbound's (IMS: ``path``).
+    option_tags: tuple[str, ...] = ()
+    #: Temporary failures retried before ``failed`` (None: for ever, with backoff).
+    temporary_retries: int | None = None
+    #: TS 24.229 §5.1.1.2.1: before any challenge, send an Authorization with the
+    #: user name (the private identity), the realm and an empty nonce and response.
+    initial_authorization: bool = False

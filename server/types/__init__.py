@@ -8,10 +8,10 @@ from importlib.metadata import entry_points
 
 from sipprofile.proto.schema import TYPE_CLASS_OTHER
 
-from .base import ProfileType
+from .base import ProfileType, RegistrationBehaviour
 from .builtin import BUILTIN_TYPES, IETF, IMS
 
-__all__ = ["IETF", "IMS", "ProfileType", "TypeTable", "load_types"]
+__all__ = ["IETF", "IMS", "ProfileType", "RegistrationBehaviour", "TypeTable", "load_types"]
 
 _log = logging.getLogger(__name__)
 

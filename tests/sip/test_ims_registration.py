@@ -1,0 +1,99 @@
+"""What an IMS registration does differently (3GPP TS 24.229 §5.1.1), sans I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from sip.test_registration import CHALLENGE, answer, machine, sent
+from sipprofile.server.sip.digest import Credentials
+from sipprofile.server.sip.headers import parse_name_addr
+from sipprofile.server.sip.registration import State
+from sipprofile.server.sip.registration_events import Failed, Registered, Retrying
+
+IMPI = "alice@ims.example.com"
+
+
+def ims(**changes):
+    settings = {
+        "aor": "sip:alice@ims.example.com",
+        "registrar": "sip:ims.example.com",
+        "credentials": Credentials(IMPI, "secret"),
+        "initial_authorization": True,
+        "option_tags": ("path",),
+        "temporary_retries": 1,
+    }
+    return machine(**(settings | changes))
+
+
+def test_the_first_register_carries_the_private_identity_and_an_empty_response() -> None:
+    [first] = sent(ims().register(0.0))
+    assert first.headers.get_all("Authorization") == [
+        f'Digest username="{IMPI}", realm="ims.example.com", uri="sip:ims.example.com", '
+        'nonce="", response=""'
+    ]
+    assert first.headers.get("Supported") == "path"
+
+
+def test_after_the_challenge_only_the_real_answer_is_sent() -> None:
+    registration = ims()
+    [first] = sent(registration.register(0.0))
+    [second] = sent(registration.receive(answer(first, 401, "Unauthorized", CHALLENGE), 0.1))
+    [value] = second.headers.get_all("Authorization")
+    assert 'response=""' not in value
+    assert 'username="alice@ims.example.com"' in value
+    assert 'nonce="' in value and 'nonce=""' not in value
+
+
+def test_the_realm_given_is_used_instead_of_the_home_domain() -> None:
+    registration = ims(credentials=Credentials(IMPI, "secret", "realm.example.net"))
+    [first] = sent(registration.register(0.0))
+    assert 'realm="realm.example.net"' in first.headers.get("Authorization", "")
+
+
+def test_outbound_and_path_are_supported_once() -> None:
+    [first] = sent(ims(outbound=True, instance_id="urn:uuid:x").register(0.0))
+    assert first.headers.get("Supported") == "outbound, path"
+
+
+@pytest.mark.parametrize("status", [408, 480, 500, 503, 504])
+def test_a_temporary_failure_is_retried_once_then_fails(status: int) -> None:
+    registration = ims()
+    [first] = sent(registration.register(0.0))
+    events = registration.receive(answer(first, status, "", ("Retry-After", "7")), 0.1)
+    [retry] = [e for e in events if isinstance(e, Retrying)]
+    assert retry.retry_at == pytest.approx(7.1)  # Retry-After honoured
+    [again] = sent(registration.timer(7.1))
+    events = registration.receive(answer(again, status), 7.2)
+    [failed] = [e for e in events if isinstance(e, Failed)]
+    assert "tried 2 times" in failed.message
+    assert registration.state is State.FAILED
+    assert sent(registration.timer(10_000.0)) == []  # and nothing more is sent
+
+
+def test_a_timeout_counts_as_the_one_retry() -> None:
+    registration = ims()
+    sent(registration.register(0.0))
+    events = registration.timer(32.0)  # Timer F
+    assert any(isinstance(e, Retrying) for e in events)
+    retry_at = next(e.retry_at for e in events if isinstance(e, Retrying))
+    sent(registration.timer(retry_at))
+    events = registration.timer(retry_at + 32.0)
+    assert any(isinstance(e, Failed) for e in events)
+
+
+def test_the_registered_identities_come_from_p_associated_uri() -> None:
+    registration = ims()
+    [first] = sent(registration.register(0.0))
+    contact = first.headers.get("Contact", "")
+    ok = answer(
+        first,
+        200,
+        "OK",
+        ("Contact", f"{parse_name_addr(contact)};expires=600000"),
+        ("P-Associated-URI", "<sip:alice@ims.example.com>, <tel:+15551234>"),
+        ("Service-Route", "<sip:orig@scscf.ims.example.com;lr>"),
+    )
+    [registered] = [e for e in registration.receive(ok, 0.1) if isinstance(e, Registered)]
+    assert registered.aors == ("sip:alice@ims.example.com", "tel:+15551234")
+    assert registered.service_route == ("sip:orig@scscf.ims.example.com;lr",)
+    assert registered.expires == 600000
