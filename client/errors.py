@@ -23,6 +23,7 @@ __all__ = [
     "AuthenticationFailed",
     "BusError",
     "DaemonUnavailable",
+    "DeregisteredByNetwork",
     "Forbidden",
     "InUse",
     "Internal",
@@ -33,6 +34,7 @@ __all__ = [
     "ReadOnly",
     "Rejected",
     "ResolveFailed",
+    "SecurityAgreementFailed",
     "SipProfileError",
     "Timeout",
     "TransportFailed",
@@ -150,6 +152,18 @@ class NetworkUnavailable(SipProfileError):
     dbus_name = Error.NETWORK_UNAVAILABLE
 
 
+class DeregisteredByNetwork(SipProfileError):
+    """The network ended the registration, again after the one re-registration."""
+
+    dbus_name = Error.DEREGISTERED_BY_NETWORK
+
+
+class SecurityAgreementFailed(SipProfileError):
+    """No RFC 3329 security mechanism could be agreed with the first hop."""
+
+    dbus_name = Error.SECURITY_AGREEMENT_FAILED
+
+
 class Internal(SipProfileError):
     """The daemon failed at its own work (e.g. database unwritable); nothing changed."""
 
@@ -187,6 +201,8 @@ _CONTRACT_CLASSES: Final[tuple[type[SipProfileError], ...]] = (
     ResolveFailed,
     Rejected,
     NetworkUnavailable,
+    DeregisteredByNetwork,
+    SecurityAgreementFailed,
     Internal,
 )
 

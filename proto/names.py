@@ -46,6 +46,11 @@ class Error:
     RESOLVE_FAILED: Final = ERROR_PREFIX + "ResolveFailed"
     REJECTED: Final = ERROR_PREFIX + "Rejected"
     NETWORK_UNAVAILABLE: Final = ERROR_PREFIX + "NetworkUnavailable"
+    #: The registrar (IMS: the S-CSCF, by a reg-event NOTIFY) ended our registration,
+    #: again after the one re-registration that answers the first time.
+    DEREGISTERED_BY_NETWORK: Final = ERROR_PREFIX + "DeregisteredByNetwork"
+    #: A security agreement (RFC 3329) could not be reached with the first hop.
+    SECURITY_AGREEMENT_FAILED: Final = ERROR_PREFIX + "SecurityAgreementFailed"
     #: Not in DESIGN.md's list: the daemon's own failure (database unwritable, a bug).
     #: Clients need a name for it rather than a bare org.freedesktop.DBus.Error.Failed.
     INTERNAL: Final = ERROR_PREFIX + "Internal"

@@ -215,6 +215,21 @@ class Registration:
         self.state = State.UNREGISTERED
         self.granted = 0
 
+    def shorten(self, expires: int, now: float) -> list[Event]:
+        """The network shortened our binding to ``expires`` seconds: refresh earlier.
+
+        An IMS reg-event NOTIFY says so (RFC 3680 ``shortened``); the refresh moves to
+        90 % of the new time if that is sooner, or happens now if none is left.
+        """
+        if self.state is not State.REGISTERED:
+            return []
+        if expires <= 0:
+            return self.register(now)
+        due = now + REFRESH_AT * expires
+        if self._refresh_at is None or due < self._refresh_at:
+            self._refresh_at = due
+        return []
+
     def receive(self, response: Response, now: float) -> list[Event]:
         """A response arrived on the transport; strays and retransmissions are ignored."""
         pending = self._pending

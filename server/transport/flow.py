@@ -22,6 +22,8 @@ _log = logging.getLogger(__name__)
 
 ResponseHandler = Callable[[Response], None]
 CloseHandler = Callable[[str], None]
+#: Takes a request of a dialog of ours and the means to answer where it came from.
+RequestHandler = Callable[[Request, Callable[[bytes], None]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +79,23 @@ class Flow:
 
 
 class Dispatcher:
-    """Routes responses to whoever sent the request with that branch."""
+    """Routes responses to whoever sent the request with that branch.
+
+    Requests within a dialog of ours (a NOTIFY of a ``reg`` subscription) go to the
+    dialog's owner by Call-ID; other requests to our Contact are answered here.
+    """
 
     def __init__(self) -> None:
         self._by_branch: dict[str, ResponseHandler] = {}
+        self._by_call_id: dict[str, RequestHandler] = {}
+
+    def accept(self, call_id: str, handler: RequestHandler) -> None:
+        """Deliver requests with ``call_id`` (a dialog we started) to ``handler``."""
+        self._by_call_id[call_id] = handler
+
+    def refuse(self, call_id: str) -> None:
+        """The dialog is over: its requests are answered 481 from now on."""
+        self._by_call_id.pop(call_id, None)
 
     def expect(self, branch: str, handler: ResponseHandler) -> None:
         """Deliver responses whose top Via has ``branch`` to ``handler``."""
@@ -98,6 +113,10 @@ class Dispatcher:
             _log.debug("dropped an unparsable datagram: %s", exc)
             return
         if isinstance(message, Request):
+            owner = self._by_call_id.get(message.headers.get("Call-ID") or "")
+            if owner is not None:
+                owner(message, reply)
+                return
             answer = _answer_request(message)
             if answer is not None:
                 reply(answer)
@@ -113,10 +132,17 @@ class Dispatcher:
 
 
 def _answer_request(request: Request) -> bytes | None:
-    """OPTIONS pings get 200; other requests to our Contact are not ours to serve yet."""
+    """The answer to a request of no dialog of ours; None for an ACK.
+
+    OPTIONS pings get 200, a NOTIFY 481 (RFC 6665 §4.1.3: no such subscription),
+    anything else 501: a registration serves no other requests to its Contact.
+    """
     if request.method == "ACK":
         return None
-    status, reason = (200, "OK") if request.method == "OPTIONS" else (501, "Not Implemented")
+    status, reason = {
+        "OPTIONS": (200, "OK"),
+        "NOTIFY": (481, "Subscription Does Not Exist"),
+    }.get(request.method, (501, "Not Implemented"))
     headers = Headers()
     for name in ("Via", "From", "To", "Call-ID", "CSeq"):
         for value in (

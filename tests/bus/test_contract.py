@@ -127,6 +127,8 @@ def test_error_names_are_the_design_list() -> None:
         "ResolveFailed",
         "Rejected",
         "NetworkUnavailable",
+        "DeregisteredByNetwork",
+        "SecurityAgreementFailed",
     }
     short = {e.removeprefix(names.ERROR_PREFIX) for e in names.ALL_ERRORS}
     assert expected <= short

@@ -374,3 +374,18 @@ async def test_the_flow_in_use_is_a_status_property(daemon, kamailio, transport:
         await raw.profile(path, "Disable")
         props = await wait_state(raw, path, "unregistered")
         assert list(props["Flow"]) == ["", "", ""]
+
+
+async def test_an_ims_profile_in_digest_mode_registers_at_a_plain_registrar(
+    daemon, kamailio
+) -> None:
+    """TS 24.229's initial REGISTER (an Authorization with an empty response, Supported:
+    path) is challenged by a registrar that knows nothing of IMS, and digest does the rest."""
+    async with raw_bus(daemon.address) as raw:
+        path = await raw.create(Type="ims", **settings(kamailio))
+        await raw.profile(path, "Enable")
+        props = await wait_state(raw, path, "registered")
+        assert props["Expires"] > 0  # Kamailio caps the 600000 s asked for
+        assert props["RegisteredAors"] == [f"sip:alice@{kamailio.domain}"]
+        [binding] = kamailio.contacts_of("alice")
+        assert props["RegisteredContact"] in binding.contact

@@ -97,3 +97,26 @@ def test_the_registered_identities_come_from_p_associated_uri() -> None:
     assert registered.aors == ("sip:alice@ims.example.com", "tel:+15551234")
     assert registered.service_route == ("sip:orig@scscf.ims.example.com;lr",)
     assert registered.expires == 600000
+
+
+def test_a_shortened_binding_is_refreshed_earlier() -> None:
+    registration = ims(credentials=None, initial_authorization=False)
+    [first] = sent(registration.register(0.0))
+    contact = first.headers.get("Contact", "")
+    registration.receive(answer(first, 200, "OK", ("Contact", f"{contact};expires=3600")), 0.0)
+    assert registration.next_deadline() == 0.9 * 3600
+    assert registration.shorten(100, 50.0) == []
+    assert registration.next_deadline() == 50.0 + 90.0
+    registration.shorten(1000, 60.0)  # later than planned: the earlier refresh stands
+    assert registration.next_deadline() == 140.0
+    [refresh] = sent(registration.timer(140.0))
+    assert refresh.cseq[0] == first.cseq[0] + 1
+    registration.receive(answer(refresh, 200, "OK", ("Contact", f"{contact};expires=3600")), 140.1)
+    [again] = sent(registration.shorten(0, 141.0))  # nothing left: refreshed at once
+    assert again.cseq[0] == refresh.cseq[0] + 1
+
+
+def test_shortening_means_nothing_unless_registered() -> None:
+    registration = ims()
+    sent(registration.register(0.0))
+    assert registration.shorten(10, 1.0) == []
