@@ -148,6 +148,7 @@ def registration_config(
         contact += f";transport={flow.transport}"
     aor = parse_uri(s.aor)
     registrar = s.registrar.uri or f"{aor.scheme}:{aor.host_port()}"
+    agreement = behaviour.security_agreement and s.security_negotiation
     username = s.registrar.username or aor.user or ""
     if behaviour.private_identity_username and s.private_identity:
         username = s.private_identity  # TS 24.229: the private user identity
@@ -174,7 +175,8 @@ def registration_config(
         expires=int(extension_int(profile, "RegisterExpires", behaviour.default_expires)),
         temporary_retries=behaviour.temporary_retries,
         initial_authorization=behaviour.initial_authorization,
-        option_tags=behaviour.option_tags,
+        option_tags=behaviour.option_tags + (("sec-agree",) if agreement else ()),
+        security_agreement=agreement,
         retry_base=extension_int(profile, "RetryBaseSeconds", BACKOFF_BASE),
         contact_params=tuple(s.contact_params.items()),
         instance_id=instance_id(profile),

@@ -293,6 +293,7 @@ class Session(SessionMoves):
                 expires=event.expires,
                 last_error=("", ""),
                 flow=self._flow_status(),
+                negotiated_security=event.negotiated_security,
             )
             self._learn(event.public_address)
             if self._flow is not None and (event.outbound or event.flow_timer):

@@ -25,6 +25,7 @@ UNBOUND: Final = MappingProxyType(
         "registered_contact": "",
         "service_route": (),
         "expires": 0,
+        "negotiated_security": "",
     }
 )
 

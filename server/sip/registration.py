@@ -34,11 +34,13 @@ from .register_response import (
     retry_after,
     stale_bindings,
 )
+from .register_security import SecurityAgreement
 from .registration_config import BACKOFF_BASE, BACKOFF_CAP, RegistrationConfig
 from .registration_events import (
     AUTHENTICATION_FAILED,
     FORBIDDEN,
     REJECTED,
+    SECURITY_AGREEMENT_FAILED,
     TIMEOUT,
     TRANSPORT_FAILED,
     Deregistered,
@@ -131,6 +133,12 @@ class Registration:
         self._resend = False
         #: A 439 said the first hop lacks RFC 5626 outbound: no reg-id from then on.
         self._plain = False
+        #: RFC 3329 security agreement with the first hop, when the profile asks for it.
+        self._security = (
+            SecurityAgreement(tls=config.via_transport == "TLS")
+            if config.security_agreement
+            else None
+        )
 
     # ------------------------------------------------------------------ inputs
 
@@ -325,7 +333,10 @@ class Registration:
         return events
 
     def _authorization(self) -> Iterator[tuple[str, str]]:
-        return authorization_lines(self._auth, self._proxy_auth, self.config, self._request_uri)
+        """The lines that change per request: sec-agree's, then the digest answers."""
+        if self._security is not None:
+            yield from self._security.lines()
+        yield from authorization_lines(self._auth, self._proxy_auth, self.config, self._request_uri)
 
     # ------------------------------------------------------------------ responses
 
@@ -339,6 +350,15 @@ class Registration:
         assert pending is not None
         self._pending = None
         status = response.status
+        security = self._security
+        if security is not None and status >= 400:  # 494, 420, or a 401 with its list
+            outcome = security.on_response(response)
+            if outcome == "retry":
+                return self._send(now, deregister=pending.deregister)
+            if outcome == "failed":
+                if pending.deregister:
+                    return self._deregistered(security.failure, now)
+                return self._failed(SECURITY_AGREEMENT_FAILED, security.failure)
         if 200 <= status < 300:
             if pending.deregister:
                 return self._deregistered(None, now)
@@ -381,7 +401,10 @@ class Registration:
         self._refresh_at = now + granted * REFRESH_AT
         events = [] if self.state is State.REGISTERED else self._become(State.REGISTERED)
         config = self.config
-        events.append(registered_event(response, granted, contact, config.aor, config.outbound))
+        event = registered_event(response, granted, contact, config.aor, config.outbound)
+        if self._security is not None:
+            event = replace(event, negotiated_security=self._security.negotiated)
+        events.append(event)
         stale = [u for u in stale_bindings(response, contact) if u not in self._removed]
         if stale or self._resend:  # an earlier run's or address's binding; new values
             self._removed.update(stale)

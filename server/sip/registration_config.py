@@ -50,3 +50,5 @@ class RegistrationConfig:
     #: TS 24.229 §5.1.1.2.1: before any challenge, send an Authorization with the
     #: user name (the private identity), the realm and an empty nonce and response.
     initial_authorization: bool = False
+    #: RFC 3329: offer Security-Client, agree on a mechanism, echo Security-Verify.
+    security_agreement: bool = False

@@ -15,6 +15,7 @@ AUTHENTICATION_FAILED: Final = "AuthenticationFailed"
 FORBIDDEN: Final = "Forbidden"
 TIMEOUT: Final = "Timeout"
 TRANSPORT_FAILED: Final = "TransportFailed"
+SECURITY_AGREEMENT_FAILED: Final = "SecurityAgreementFailed"
 REJECTED: Final = "Rejected"
 
 
@@ -59,6 +60,8 @@ class Registered:
     flow_timer: int | None = None
     #: The registrar uses RFC 5626 outbound for this binding (``Require: outbound``).
     outbound: bool = False
+    #: The RFC 3329 mechanism agreed on with the first hop ("" for none).
+    negotiated_security: str = ""
 
 
 @dataclass(frozen=True, slots=True)

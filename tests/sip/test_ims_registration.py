@@ -120,3 +120,84 @@ def test_shortening_means_nothing_unless_registered() -> None:
     registration = ims()
     sent(registration.register(0.0))
     assert registration.shorten(10, 1.0) == []
+
+
+# ---------------------------------------------------------------- RFC 3329 sec-agree
+
+
+def agreeing(**changes):
+    return ims(security_agreement=True, option_tags=("path", "sec-agree"), **changes)
+
+
+def ok_for(request):
+    contact = request.headers.get("Contact", "")
+    return answer(request, 200, "OK", ("Contact", f"{contact};expires=600000"))
+
+
+def test_the_first_register_offers_digest_and_requires_sec_agree() -> None:
+    [first] = sent(agreeing().register(0.0))
+    assert first.headers.get("Security-Client") == "digest"  # UDP: no tls to offer
+    assert first.headers.get("Require") == "sec-agree"
+    assert first.headers.get("Proxy-Require") == "sec-agree"
+    assert first.headers.get("Supported") == "path, sec-agree"
+    assert first.headers.get("Security-Verify") is None
+
+
+def test_a_494_is_answered_with_security_verify_and_the_choice_shows_when_registered() -> None:
+    registration = agreeing()
+    [first] = sent(registration.register(0.0))
+    server = "ipsec-3gpp;q=0.5;alg=hmac-sha-1-96, digest;q=0.1;d-alg=md5"
+    [second] = sent(registration.receive(answer(first, 494, "", ("Security-Server", server)), 0.1))
+    assert second.headers.get("Security-Verify") == server  # the server's list, as received
+    [third] = sent(registration.receive(answer(second, 401, "", CHALLENGE), 0.2))
+    assert third.headers.get("Security-Verify") == server  # on every later request
+    assert 'response=""' not in (third.headers.get("Authorization") or "")
+    events = registration.receive(ok_for(third), 0.3)
+    [registered] = [e for e in events if isinstance(e, Registered)]
+    assert registered.negotiated_security == "digest"
+
+
+def test_a_401_carrying_the_list_agrees_too() -> None:
+    registration = agreeing()
+    [first] = sent(registration.register(0.0))
+    challenge = answer(first, 401, "", CHALLENGE, ("Security-Server", "digest;q=0.2"))
+    [second] = sent(registration.receive(challenge, 0.1))
+    assert second.headers.get("Security-Verify") == "digest;q=0.2"
+
+
+def test_a_registrar_without_sec_agree_gets_the_request_without_it() -> None:
+    registration = agreeing()
+    [first] = sent(registration.register(0.0))
+    refused = answer(first, 420, "Bad Extension", ("Unsupported", "sec-agree"))
+    [second] = sent(registration.receive(refused, 0.1))
+    for name in ("Security-Client", "Require", "Proxy-Require", "Security-Verify"):
+        assert second.headers.get(name) is None, name
+    [registered] = [e for e in registration.receive(ok_for(second), 0.2)
+                    if isinstance(e, Registered)]  # fmt: skip
+    assert registered.negotiated_security == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (("Security-Server", "ipsec-3gpp;q=0.1;alg=hmac-md5-96"), "offers ipsec-3gpp"),
+        (("Warning", '399 pcscf "no list"'), "without a Security-Server"),
+        (("Security-Server", "digest;q=7"), "cannot be read"),
+    ],
+)
+def test_no_agreement_fails_with_security_agreement_failed(extra, words) -> None:
+    registration = agreeing()
+    [first] = sent(registration.register(0.0))
+    events = registration.receive(answer(first, 494, "", extra), 0.1)
+    [failed] = [e for e in events if isinstance(e, Failed)]
+    assert failed.error == "SecurityAgreementFailed"
+    assert words in failed.message
+    assert sent(events) == []
+
+
+def test_a_second_494_after_agreeing_fails_instead_of_looping() -> None:
+    registration = agreeing()
+    [first] = sent(registration.register(0.0))
+    [second] = sent(registration.receive(answer(first, 494, "", ("Security-Server", "digest")), 0))
+    events = registration.receive(answer(second, 494, "", ("Security-Server", "digest")), 0.1)
+    assert [e.error for e in events if isinstance(e, Failed)] == ["SecurityAgreementFailed"]
