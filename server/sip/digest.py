@@ -16,15 +16,17 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
+from .aka import AkaError, UsimKeys, auts_param, digest_password, run_aka, split_nonce
 from .digest_challenge import (
     ALGORITHMS,
     TOKEN_RE,
     Challenge,
     DigestError,
     answerable,
+    choose_aka_challenge,
     choose_challenge,
     parse_challenge,
     short,
@@ -76,11 +78,16 @@ _HASHES: Final[dict[str, Callable[[bytes], hashlib._Hash]]] = {
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """A user name and password, for one realm or (``realm=None``) for whatever realm asks."""
+    """A user name and password, for one realm or (``realm=None``) for whatever realm asks.
+
+    ``usim``: the keys of a software USIM, which answer AKA challenges (RFC 3310,
+    RFC 4169) instead of the password; an empty password then answers nothing else.
+    """
 
     username: str
     password: str = field(repr=False)  # kept out of logs and tracebacks
     realm: str | None = None
+    usim: UsimKeys | None = field(default=None, repr=False)
 
 
 def new_cnonce() -> str:
@@ -106,8 +113,15 @@ def authorization(
     body: bytes = b"",
     nc: int = 1,
     cnonce: str | None = None,
+    aka_secret: bytes | None = None,
+    auts: str | None = None,
 ) -> str:
     """The ``Authorization`` / ``Proxy-Authorization`` value answering ``challenge``.
+
+    An AKA challenge (RFC 3310, RFC 4169) is answered with ``aka_secret``, the password
+    the USIM derived from its nonce (``aka.digest_password``: raw RES bytes for AKAv1,
+    hashed as they are), or ``b""`` with ``auts`` to ask for resynchronisation
+    (RFC 3310 §3.4); ``creds.password`` is not used then.
 
     ``uri`` is the Request-URI as sent, ``body`` the message body (hashed for
     ``qop=auth-int``). ``qop=auth`` is chosen whenever offered: auth-int covers only the
@@ -126,7 +140,7 @@ def authorization(
             f"the server asks for realm {short(challenge.realm)!r}, "
             f"the account is for realm {short(creds.realm)!r}"
         )
-    algorithm = answerable(challenge)
+    algorithm = answerable(challenge, aka=aka_secret is not None)
     if algorithm is None:
         raise DigestError(f"cannot answer a {short(challenge.algorithm)!r} challenge")
     qop = None if not challenge.qop else "auth" if "auth" in challenge.qop else "auth-int"
@@ -148,7 +162,10 @@ def authorization(
     new_hash = _HASHES[algorithm.hashlib_name]
     realm, nonce = challenge.realm, challenge.nonce
     try:
-        ha1 = _hex(new_hash, f"{username}:{realm}:{password}")
+        if aka_secret is None:
+            ha1 = _hex(new_hash, f"{username}:{realm}:{password}")
+        else:  # binary: RES may hold any octet (RFC 3310 §3.1)
+            ha1 = new_hash(f"{username}:{realm}:".encode() + aka_secret).hexdigest()
         if algorithm.sess:
             ha1 = _hex(new_hash, f"{ha1}:{nonce}:{cnonce}")
         a2 = f"{method}:{uri}" + (f":{new_hash(body).hexdigest()}" if qop == "auth-int" else "")
@@ -189,6 +206,8 @@ def authorization(
         raise DigestError(f"cannot write the Authorization value: {exc}") from None
     if qop:
         parts += [f"qop={qop}", f"nc={nc:08x}"]
+    if auts is not None:
+        parts.append(f'auts="{auts}"')  # base64: nothing to escape
     if challenge.userhash:
         parts.append("userhash=true")
     return "Digest " + ", ".join(parts)
@@ -214,6 +233,8 @@ class _Answer:
     nc: int = 0  # last nonce count sent
     in_flight: bool = False  # a request carrying this answer is out, not yet judged
     accepted: bool = False  # a request carrying it got through without a new challenge
+    aka_secret: bytes | None = None  # AKA: the password the USIM derived (b"": resync)
+    auts: str | None = None  # AKA: asking the network to resynchronise (RFC 3310 §3.4)
 
 
 class DigestSession:
@@ -245,14 +266,25 @@ class DigestSession:
         self._creds = creds
         self._cnonce_factory = cnonce_factory
         self._answers: dict[bool, _Answer] = {}  # key: proxy
+        #: The USIM as it stands: its SQN moves on with every accepted AKA challenge.
+        self._usim = creds.usim
+        self._new_sqn: int | None = None  # accepted, not yet handed to be stored
+        self._resyncs = 0  # synchronisation failures in a row
+        #: Why the last ``on_challenge`` said "failed", when it knows better than
+        #: "wrong credentials" (an AKA challenge the USIM refused).
+        self.failure = ""
 
     def on_challenge(self, challenges: Sequence[Challenge]) -> Literal["retry", "failed"]:
         """Take in every challenge of one 401/407; ``"retry"`` or ``"failed"`` (see class)."""
         fresh: dict[bool, _Answer] = {}
+        self.failure = ""
         for proxy in sorted({c.proxy for c in challenges}):
             realm = self._creds.realm
             usable = [c for c in challenges if c.proxy == proxy and realm in (None, c.realm)]
-            chosen = choose_challenge(usable)
+            chosen = choose_aka_challenge(usable) if self._usim is not None else None
+            aka = chosen is not None
+            if chosen is None and (self._usim is None or self._creds.password):
+                chosen = choose_challenge(usable)
             old = self._answers.get(proxy)
             streak = 0
             if chosen is not None and chosen.stale:
@@ -261,6 +293,9 @@ class DigestSession:
                 self._answers.clear()
                 return "failed"
             fresh[proxy] = _Answer(chosen, streak, _needs_cnonce(chosen))
+            if aka and not self._run_usim(chosen, fresh[proxy]):
+                self._answers.clear()
+                return "failed"
             if old and (old.challenge.realm, old.challenge.nonce) == (chosen.realm, chosen.nonce):
                 fresh[proxy].cnonce, fresh[proxy].nc = old.cnonce, old.nc  # never reuse a count
         if not fresh:
@@ -295,11 +330,57 @@ class DigestSession:
                 body=body,
                 nc=answer.nc + 1,
                 cnonce=answer.cnonce,
+                aka_secret=answer.aka_secret,
+                auts=answer.auts,
             )
             answer.nc += 1
             answer.in_flight = True
             headers.append(("Proxy-Authorization" if proxy else "Authorization", value))
         return headers
+
+    def take_sqn(self) -> int | None:
+        """The USIM's new highest accepted SQN, once, after an accepted AKA challenge.
+
+        The caller stores it (TS 33.102: the USIM must never accept that SQN again, a
+        restart included).
+        """
+        sqn, self._new_sqn = self._new_sqn, None
+        return sqn
+
+    def _run_usim(self, challenge: Challenge, answer: _Answer) -> bool:
+        """Run AKA on ``challenge``'s nonce into ``answer``; False when it must fail.
+
+        TS 33.102 §6.3.3: a MAC that does not match means the network is not who it
+        says (``failure`` says so: reported as AuthenticationFailed); a sequence number
+        out of range is answered once with AUTS and an empty password, and the network
+        sends a fresh challenge; a second one in a row fails.
+        """
+        usim = self._usim
+        assert usim is not None
+        try:
+            rand, autn, _ = split_nonce(challenge.nonce)
+        except AkaError as exc:
+            self.failure = f"the AKA challenge cannot be read: {exc}"
+            return False
+        result = run_aka(usim, rand, autn)
+        if result.outcome == "mac-failure":
+            self.failure = (
+                "the network failed AKA authentication: its AUTN does not match the "
+                "USIM keys (wrong K or OP/OPc, or not our home network)"
+            )
+            return False
+        if result.outcome == "sync-failure":
+            self._resyncs += 1
+            if self._resyncs > 1:
+                self.failure = "the network's AKA sequence numbers stay out of range after AUTS"
+                return False
+            answer.aka_secret, answer.auts = b"", auts_param(result.auts)
+            return True
+        self._resyncs = 0
+        answer.aka_secret = digest_password(challenge.algorithm, result)
+        self._usim = replace(usim, sqn=result.sqn)
+        self._new_sqn = result.sqn
+        return True
 
 
 def initial_authorization(username: str, realm: str, uri: str) -> str:
@@ -316,8 +397,11 @@ def initial_authorization(username: str, realm: str, uri: str) -> str:
 
 
 def _worth_retry(old: _Answer | None, new: Challenge) -> bool:
-    """Whether ``new`` asks a question our previous answer (``old``) did not already fail."""
-    if old is None or not old.in_flight:
+    """Whether ``new`` asks a question our previous answer (``old``) did not already fail.
+
+    After an AKA resynchronisation (``auts``) a new challenge is the expected answer.
+    """
+    if old is None or not old.in_flight or old.auts is not None:
         return True
     if (old.challenge.realm, old.challenge.nonce) == (new.realm, new.nonce):
         return False

@@ -164,7 +164,7 @@ def parse_challenge(header_value: str, *, proxy: bool = False) -> Challenge:
         if required not in params:
             raise DigestError(f"the Digest challenge has no {required}")
     algorithm = params.get("algorithm", "MD5")
-    known = ALGORITHMS.get(algorithm.lower())
+    known = ALGORITHMS.get(algorithm.lower()) or AKA_ALGORITHMS.get(algorithm.lower())
     qop: list[str] = []
     for item in params.get("qop", "").split(","):
         item = item.strip(" \t").lower()
@@ -186,9 +186,22 @@ def parse_challenge(header_value: str, *, proxy: bool = False) -> Challenge:
     )
 
 
-def answerable(challenge: Challenge) -> _Algorithm | None:
-    """The algorithm to answer ``challenge`` with, or None if this module cannot."""
-    algorithm = ALGORITHMS.get(challenge.algorithm.lower())
+#: RFC 3310 / RFC 4169 AKA: digest over MD5 with a password the USIM derives from the
+#: nonce (``aka.digest_password``); answerable only with USIM keys, so kept apart from
+#: ``ALGORITHMS``, which a password answers. AKAv2 ranks above AKAv1.
+AKA_ALGORITHMS: Final = {
+    a.name.lower(): a
+    for a in (_Algorithm("AKAv1-MD5", "md5", False, 1), _Algorithm("AKAv2-MD5", "md5", False, 2))
+}
+
+
+def answerable(challenge: Challenge, *, aka: bool = False) -> _Algorithm | None:
+    """The algorithm to answer ``challenge`` with, or None if this module cannot.
+
+    ``aka``: among the AKA algorithms (answered from USIM keys) instead of the others.
+    """
+    table = AKA_ALGORITHMS if aka else ALGORITHMS
+    algorithm = table.get(challenge.algorithm.lower())
     if algorithm is None or challenge.scheme.lower() != "digest":
         return None
     if challenge.qop and "auth" not in challenge.qop and "auth-int" not in challenge.qop:
@@ -200,6 +213,17 @@ def strength(challenge: Challenge) -> int:
     """0 for a challenge this module cannot answer, else the algorithm's rank."""
     algorithm = answerable(challenge)
     return 0 if algorithm is None else algorithm.strength
+
+
+def choose_aka_challenge(challenges: Sequence[Challenge]) -> Challenge | None:
+    """The AKA challenge to answer from USIM keys (AKAv2 before AKAv1), or None."""
+    best: Challenge | None = None
+    best_strength = 0
+    for challenge in challenges:
+        algorithm = answerable(challenge, aka=True)
+        if algorithm is not None and algorithm.strength > best_strength:
+            best, best_strength = challenge, algorithm.strength
+    return best
 
 
 def choose_challenge(challenges: Sequence[Challenge]) -> Challenge | None:

@@ -50,6 +50,7 @@ from .registration_events import (
     SendRequest,
     State,
     StateChanged,
+    UsimSequence,
 )
 from .transaction import ClientTransaction, ResponseReceived, Send, TimedOut, TransportFailed
 from .uri import check_uri
@@ -425,9 +426,12 @@ class Registration:
             who = "proxy" if proxy else "registrar"
             return self._failed(
                 AUTHENTICATION_FAILED,
-                f"the {who} did not accept the credentials (wrong user name, realm or password)",
+                session.failure
+                or f"the {who} did not accept the credentials (wrong user name, realm or password)",
             )
-        return self._send(now, deregister=pending.deregister)
+        sqn = session.take_sqn()
+        accepted: list[Event] = [] if sqn is None else [UsimSequence(sqn)]
+        return accepted + self._send(now, deregister=pending.deregister)
 
     def _interval_too_brief(self, response: Response, now: float) -> list[Event]:
         value = (response.headers.get("Min-Expires") or "").strip()

@@ -95,4 +95,14 @@ class Failed:
     message: str
 
 
-Event = SendRequest | StateChanged | Registered | Deregistered | Retrying | Failed
+@dataclass(frozen=True, slots=True)
+class UsimSequence:
+    """The software USIM accepted an AKA challenge: ``sqn`` is its new highest SQN.
+
+    To be stored before long (TS 33.102: never accept that SQN again, across restarts).
+    """
+
+    sqn: int
+
+
+Event = SendRequest | StateChanged | Registered | Deregistered | Retrying | Failed | UsimSequence
