@@ -225,6 +225,10 @@ class ScriptedRegistrar:
     default: Handler = default_handler
     #: What was sent: ``(response, destination, loop time)``.
     sent: list[tuple[Response, tuple[str, int], float]] = field(default_factory=list)
+    #: Handlers of other methods than REGISTER (SUBSCRIBE, ...), by method.
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    #: Responses received: answers to requests sent with ``send_request`` (NOTIFY).
+    responses: list[Response] = field(default_factory=list)
     _udp: asyncio.DatagramTransport | None = None
     _server: asyncio.Server | None = None
     _streams: dict[tuple[str, int], asyncio.StreamWriter] = field(default_factory=dict)
@@ -307,6 +311,17 @@ class ScriptedRegistrar:
             if writer is not None and not writer.is_closing():
                 writer.write(data)
 
+    def send_request(self, request: Request, to: Received) -> None:
+        """Send a request where ``to`` came from (a NOTIFY back over the UE's flow)."""
+        data = request.to_bytes()
+        if to.transport == "udp":
+            assert self._udp is not None
+            self._udp.sendto(data, to.source)
+        else:
+            writer = self._streams.get(to.source)
+            if writer is not None and not writer.is_closing():
+                writer.write(data)
+
     def disconnect(self) -> None:
         """Close every TCP connection from our side (a registrar restart, a NAT timeout)."""
         for writer in list(self._streams.values()):
@@ -316,7 +331,10 @@ class ScriptedRegistrar:
 
     def _on_message(self, data: bytes, message: object, source: tuple[str, int]) -> None:
         if not isinstance(message, Request):
-            return  # responses to requests we never send
+            if isinstance(message, Response):
+                self.responses.append(message)  # to our NOTIFYs
+                self._arrived.set()
+            return
         arrival = Received(message, asyncio.get_running_loop().time(), source, self.transport, data)
         self.received.append(arrival)
         self.requests.append(message)
@@ -326,6 +344,8 @@ class ScriptedRegistrar:
         if message.method == "REGISTER":
             handler = self.script.popleft() if self.script else self.default
             answers = handler(message) or []
+        elif message.method in self.handlers:
+            answers = self.handlers[message.method](message) or []
         elif message.method == "OPTIONS":
             answers = [response(message, 200)]
         else:
