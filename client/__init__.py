@@ -44,11 +44,12 @@ from sipprofile.client.events import (
     RegistryEvent,
     RegistryObserver,
 )
-from sipprofile.client.profile import Profile, ServerSettings
+from sipprofile.client.profile import AkaSettings, Profile, ServerSettings
 from sipprofile.client.registry import Registry
 
 __all__ = [
     "AccessDenied",
+    "AkaSettings",
     "AlreadyEnabled",
     "AuthenticationFailed",
     "BusError",

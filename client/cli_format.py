@@ -71,7 +71,8 @@ def show_lines(profile: Mapping[str, object]) -> list[str]:
     """Every property as ``Name: value`` lines.
 
     Dictionaries get one line per key (``Registrar.Uri: ...``, and
-    ``Registrar.HasPassword`` since the password itself is never readable);
+    ``Registrar.HasPassword`` since the password itself is never readable); ``Aka`` is
+    one line, ``keys set`` or ``none``, as the keys are never readable either;
     ``LastError`` reads ``name: message``, ``Flow`` ``transport local -> remote``;
     an empty dictionary or list prints the
     bare name so every property appears.
@@ -84,6 +85,9 @@ def show_lines(profile: Mapping[str, object]) -> list[str]:
                 for key, item in value.items()
                 if key != "Password"
             )
+        elif name == "Aka":
+            has_keys = isinstance(value, Mapping) and value.get("HasKeys") is True
+            lines.append(f"{name}: {'keys set' if has_keys else 'none'}")
         elif name == "LastError" and isinstance(value, list | tuple):
             lines.append(f"{name}: {error_text(*value)}" if len(value) == 2 else f"{name}:")
         elif name == "Flow" and isinstance(value, list | tuple):

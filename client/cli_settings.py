@@ -1,8 +1,9 @@
 """The setting options of ``sipprofilectl create``/``update`` and what they send.
 
 The options and their translation to settings live side by side so that adding a
-setting to the contract is one edit here. Passwords are read from a *source*,
-never taken from argv, where ``ps`` and shell history would show them.
+setting to the contract is one edit here. Passwords and the AKA keys K, OP and OPc
+are read from a *source*, never taken from argv, where ``ps`` and shell history would
+show them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from sipprofile.client.profile import Profile
 __all__ = [
     "CliError",
     "add_setting_options",
+    "aka_from_args",
     "merge_collections",
     "read_password",
+    "read_secret",
     "settings_from_args",
 ]
 
@@ -38,6 +41,12 @@ _SCALARS: Final = {
 _SERVERS: Final = {"registrar": "Registrar", "proxy": "OutboundProxy"}
 _SERVER_LABELS: Final = {"registrar": "registrar", "proxy": "outbound proxy"}
 _SERVER_KEYS: Final = {"uri": "Uri", "username": "Username", "realm": "Realm"}
+#: AKA keys read from a source (argparse dest prefix → Aka key, what it is called).
+_AKA_SECRETS: Final = {
+    "aka_k": ("K", "AKA K"),
+    "aka_op": ("OP", "AKA OP"),
+    "aka_opc": ("OPc", "AKA OPc"),
+}
 
 
 class CliError(Exception):
@@ -81,6 +90,34 @@ def _ext_int(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"expected KEY=INTEGER, got {text!r}") from None
 
 
+def _sqn(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a sequence number (0 or more), got {text!r}")
+    return int(text)
+
+
+def _add_aka_options(group: argparse._ArgumentGroup, *, create: bool) -> None:
+    """The USIM's keys: K, OP and OPc from sources like passwords, AMF and SQN as text."""
+    source = "'prompt', '-' (one line of stdin) or a file (its first line)"
+    group.add_argument(
+        "--aka-k-from",
+        metavar="SOURCE",
+        help=f"read the AKA key K (32 hex digits) from SOURCE: {source}; an empty K"
+        " removes every AKA key",
+    )
+    op = group.add_mutually_exclusive_group()
+    op.add_argument("--aka-op-from", metavar="SOURCE", help="read the AKA OP (32 hex) from SOURCE")
+    op.add_argument(
+        "--aka-opc-from", metavar="SOURCE", help="read the AKA OPc (32 hex) from SOURCE"
+    )
+    group.add_argument("--aka-amf", metavar="HEX", help="AKA AMF, 4 hex digits (default 8000)")
+    group.add_argument(
+        "--aka-sqn", metavar="N", type=_sqn, help="the USIM's highest accepted SQN (default 0)"
+    )
+    if not create:
+        group.add_argument("--clear-aka", action="store_true", help="remove every AKA key")
+
+
 def add_setting_options(parser: argparse.ArgumentParser, *, create: bool) -> None:
     """One option per setting; defaults are ``None`` so only given ones are sent."""
     group = parser.add_argument_group("settings")
@@ -105,6 +142,7 @@ def add_setting_options(parser: argparse.ArgumentParser, *, create: bool) -> Non
         "--default", action="store_const", const=True, help="make this the default profile"
     )
     group.add_argument("--private-identity", metavar="IMPI", help="IMS private identity")
+    _add_aka_options(group, create=create)
     group.add_argument(
         "--contact-param",
         metavar="NAME=VALUE",
@@ -140,27 +178,49 @@ def add_setting_options(parser: argparse.ArgumentParser, *, create: bool) -> Non
 # -- settings ------------------------------------------------------------------
 
 
-def read_password(source: str, label: str) -> str:
-    """The password from ``source``; see ``--registrar-password-from``."""
+def read_secret(source: str, what: str) -> str:
+    """One secret from ``source`` (see ``--registrar-password-from``); ``what`` names it."""
     try:
         if source == "prompt":
-            password = getpass.getpass(f"{label.capitalize()} password: ")
-            again = f"Repeat the {label} password: "
-            if sys.stdin.isatty() and getpass.getpass(again) != password:
-                raise CliError("the passwords do not match")
-            return password
+            secret = getpass.getpass(f"{what[:1].upper()}{what[1:]}: ")
+            if sys.stdin.isatty() and getpass.getpass(f"Repeat the {what}: ") != secret:
+                raise CliError(f"the two entries of the {what} do not match")
+            return secret
         if source == "-":
             line = sys.stdin.readline()
             if not line:
-                raise CliError(f"no {label} password on standard input")
+                raise CliError(f"no {what} on standard input")
         else:
             with open(source, encoding="utf-8") as file:
                 line = file.readline()
     except EOFError:
-        raise CliError(f"no {label} password given") from None
+        raise CliError(f"no {what} given") from None
     except OSError as exc:
-        raise CliError(f"cannot read the {label} password from {source}: {exc.strerror}") from None
+        raise CliError(f"cannot read the {what} from {source}: {exc.strerror}") from None
     return line.removesuffix("\n").removesuffix("\r")
+
+
+def read_password(source: str, label: str) -> str:
+    """The password from ``source``; see ``--registrar-password-from``."""
+    return read_secret(source, f"{label} password")
+
+
+def aka_from_args(args: argparse.Namespace) -> dict[str, object]:
+    """The ``Aka`` keys the options ask for, secrets read (in the order K, OP, OPc)."""
+    aka: dict[str, object] = {}
+    for dest, (key, what) in _AKA_SECRETS.items():
+        source = getattr(args, f"{dest}_from", None)
+        if source is not None:
+            aka[key] = read_secret(source, what).strip()  # hex: no blank is part of it
+    if getattr(args, "aka_amf", None) is not None:
+        aka["AMF"] = args.aka_amf
+    if getattr(args, "aka_sqn", None) is not None:
+        aka["SQN"] = args.aka_sqn
+    if getattr(args, "clear_aka", False):
+        if aka:
+            raise CliError("--clear-aka cannot be given with other --aka options", status=2)
+        aka["K"] = ""
+    return aka
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, object]:
@@ -180,6 +240,9 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, object]:
             server["Password"] = read_password(source, _SERVER_LABELS[prefix])
         if server:
             settings[name] = server
+    aka = aka_from_args(args)
+    if aka:
+        settings["Aka"] = aka
     if args.contact_param is not None:
         settings["ContactParams"] = dict(args.contact_param)
     if args.header is not None:

@@ -22,7 +22,7 @@ from dbus_fast import Variant
 from dbus_fast.errors import DBusFastError
 
 from sipprofile.client.errors import InvalidArgument
-from sipprofile.proto.schema import PROPERTIES, SERVER_WRITABLE_KEYS
+from sipprofile.proto.schema import AKA_WRITABLE_KEYS, PROPERTIES, SERVER_WRITABLE_KEYS
 
 __all__ = [
     "SERVER_SETTINGS",
@@ -124,13 +124,15 @@ def extension_variant(value: object, *, what: str = "Extensions value") -> Varia
     return guess_variant(value, what=what)
 
 
-def _server_dict(setting: str, value: Mapping[Any, object]) -> Variant:
-    """``a{sv}`` for a Registrar/OutboundProxy dictionary, known keys typed by schema."""
+def _server_dict(
+    setting: str, value: Mapping[Any, object], types: Mapping[str, str] = SERVER_WRITABLE_KEYS
+) -> Variant:
+    """``a{sv}`` for a Registrar/OutboundProxy (or Aka) dictionary, known keys typed by schema."""
     body: dict[str, Variant] = {}
     for key, item in value.items():
         if not isinstance(key, str):
             raise InvalidArgument(f"{setting}: dictionary keys must be strings")
-        body[key] = typed_variant(item, SERVER_WRITABLE_KEYS.get(key), what=f"{setting}.{key}")
+        body[key] = typed_variant(item, types.get(key), what=f"{setting}.{key}")
     return Variant("a{sv}", body)
 
 
@@ -141,6 +143,8 @@ def setting_variant(key: str, value: object) -> Variant:
     if isinstance(value, Mapping):
         if key in SERVER_SETTINGS:
             return _server_dict(key, value)
+        if key == "Aka":  # SQN is ``t``, which a Python int would not be guessed as
+            return _server_dict(key, value, AKA_WRITABLE_KEYS)
         if key == "Extensions":
             body: dict[str, Variant] = {}
             for ext_key, item in value.items():

@@ -21,7 +21,7 @@ from sipprofile.proto.schema import PROPERTIES
 if TYPE_CHECKING:
     from sipprofile.client.registry import Registry
 
-__all__ = ["ATTRIBUTES", "CacheEntry", "Profile", "ServerSettings"]
+__all__ = ["ATTRIBUTES", "AkaSettings", "CacheEntry", "Profile", "ServerSettings"]
 
 #: Python attribute for every property on the bus, in the order of the schema.
 ATTRIBUTES: Final[dict[str, str]] = {
@@ -36,6 +36,7 @@ ATTRIBUTES: Final[dict[str, str]] = {
     "AutoRegistration": "auto_registration",
     "Default": "default",
     "PrivateIdentity": "private_identity",
+    "Aka": "aka",
     "ContactParams": "contact_params",
     "Headers": "headers",
     "Extensions": "extensions",
@@ -86,6 +87,28 @@ class ServerSettings:
             "Realm": self.realm,
             "HasPassword": self.has_password,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class AkaSettings:
+    """A profile's software USIM keys as the daemon reports them: only whether they exist.
+
+    The keys (K, OP or OPc, AMF, SQN) are write-only, like passwords; write them with
+    ``update({"Aka": {"K": ..., "OPc": ...}})``.
+    """
+
+    has_keys: bool = False
+
+    @classmethod
+    def from_bus(cls, value: object) -> AkaSettings:
+        """Build from the (unpacked) ``a{sv}``; unknown keys are ignored."""
+        if not isinstance(value, Mapping):
+            return cls()
+        return cls(has_keys=bool(value.get("HasKeys", False)))
+
+    def as_dict(self) -> dict[str, object]:
+        """The readable keys as on the bus: ``HasKeys``."""
+        return {"HasKeys": self.has_keys}
 
 
 @dataclass(eq=False, slots=True)
@@ -227,6 +250,16 @@ class Profile:
         return self._str("PrivateIdentity")
 
     @property
+    def aka(self) -> AkaSettings:
+        """Whether software USIM keys are stored (the keys themselves are never readable)."""
+        return AkaSettings.from_bus(self._raw("Aka"))
+
+    @property
+    def has_aka_keys(self) -> bool:
+        """Shorthand for ``aka.has_keys``: whether the profile can answer AKA challenges."""
+        return self.aka.has_keys
+
+    @property
     def contact_params(self) -> dict[str, str]:
         """Extra Contact parameters (a copy; change them with :meth:`update`)."""
         value = self._raw("ContactParams")
@@ -313,14 +346,15 @@ class Profile:
     def as_dict(self) -> dict[str, object]:
         """Every property, keys as on the bus, values plain and JSON-able.
 
-        Server dictionaries carry ``HasPassword``; ``LastError`` is a two-item list,
+        Server dictionaries carry ``HasPassword`` and ``Aka`` only ``HasKeys``;
+        ``LastError`` is a two-item list,
         ``Flow`` a three-item one.
         Properties the schema does not know (a newer daemon) are included as sent.
         """
         result: dict[str, object] = {}
         for name, attribute in ATTRIBUTES.items():
             value = getattr(self, attribute)
-            if name in SERVER_SETTINGS:
+            if name in SERVER_SETTINGS or name == "Aka":
                 value = value.as_dict()
             elif name in ("LastError", "Flow"):
                 value = list(value)

@@ -23,6 +23,7 @@ SETTINGS: Final[dict[str, str]] = {
     "AutoRegistration": "b",
     "Default": "b",
     "PrivateIdentity": "s",
+    "Aka": "a{sv}",
     "ContactParams": "a{ss}",
     "Headers": "as",
     "Extensions": "a{sv}",
@@ -64,6 +65,20 @@ SERVER_READABLE_KEYS: Final[dict[str, str]] = {
     "Realm": "s",
     "HasPassword": "b",
 }
+
+#: Keys of the ``Aka`` dictionary a client may write: the software USIM's keys (hex
+#: text) and its highest accepted sequence number. All of them are write-only.
+AKA_WRITABLE_KEYS: Final[dict[str, str]] = {
+    "K": "s",
+    "OP": "s",
+    "OPc": "s",
+    "AMF": "s",
+    "SQN": "t",
+}
+
+#: What the daemon returns for ``Aka``: whether keys are stored, never the keys, nor
+#: even SQN (a client that provisions a USIM has no use for reading one back).
+AKA_READABLE_KEYS: Final[dict[str, str]] = {"HasKeys": "b"}
 
 #: D-Bus types accepted as values in ``Extensions``.
 EXTENSION_SIGNATURES: Final = ("s", "b", "i", "u", "x", "t", "as")

@@ -28,7 +28,8 @@ from .introspection import STANDARD_INTERFACE_NAMES
 from .wire import Writer, prefix
 
 #: Bump when ``encode_settings`` changes: stored fragments are then rebuilt at start.
-WIRE_FORMAT: Final = 1
+#: 2: ``Aka`` ({HasKeys}) after ``PrivateIdentity``.
+WIRE_FORMAT: Final = 2
 
 _U32: Final = struct.Struct("<I").pack
 _U64: Final = struct.Struct("<Q").pack
@@ -48,7 +49,10 @@ def _server(w: Writer, uri: str, username: str, realm: str, has_password: int) -
 
 
 def encode_settings(row: Row) -> bytes:
-    """The ``{sv}`` entries Type..Extensions of one ``store.profiles.SELECT`` row."""
+    """The ``{sv}`` entries Type..Extensions of one ``store.profiles.SELECT`` row.
+
+    ``Aka`` is only the row's ``has_aka_keys`` flag: the keys are not in the row at all.
+    """
     w = Writer()
     w.entry("Type", "s", row[1])
     w.entry("ProviderName", "s", row[2])
@@ -65,6 +69,7 @@ def encode_settings(row: Row) -> bytes:
     w.entry("AutoRegistration", "b", row[13])
     w.entry("Default", "b", row[14])
     w.entry("PrivateIdentity", "s", row[15])
+    w.entry("Aka", "a{sv}", {"HasKeys": ("b", bool(row[22]))})
     w.entry("ContactParams", "a{ss}", json.loads(row[16]))
     w.entry("Headers", "as", json.loads(row[17]))
     extensions = {k: (sig, value) for k, (sig, value) in json.loads(row[18]).items()}

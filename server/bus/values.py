@@ -3,7 +3,8 @@
 Incoming variants become ``Typed`` pairs (signature, value) so the domain can check
 types without knowing dbus-fast; outgoing profiles become property dictionaries.
 The password never has a way out: server dictionaries are built from
-``ServerSettings``, which does not hold one.
+``ServerSettings``, which does not hold one; nor do AKA keys: ``Aka`` is built from
+``AkaSettings``, which holds only whether they exist.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dbus_fast import Variant
 from sipprofile.proto.schema import STATUS
 from sipprofile.server.registry.model import (
     STATUS_PROPERTY,
+    AkaSettings,
     Profile,
     ProfileStatus,
     ServerSettings,
@@ -47,6 +49,11 @@ def server_dict(server: ServerSettings) -> dict[str, Variant]:
     }
 
 
+def aka_dict(aka: AkaSettings) -> dict[str, Variant]:
+    """What a client may read of the USIM's keys: whether they are stored, nothing else."""
+    return {"HasKeys": Variant("b", aka.has_keys)}
+
+
 def profile_properties(
     profile: Profile, status: ProfileStatus, type_class: str
 ) -> dict[str, Variant]:
@@ -65,6 +72,7 @@ def profile_properties(
         "AutoRegistration": Variant("b", s.auto_registration),
         "Default": Variant("b", s.default),
         "PrivateIdentity": Variant("s", s.private_identity),
+        "Aka": Variant("a{sv}", aka_dict(s.aka)),
         "ContactParams": Variant("a{ss}", dict(s.contact_params)),
         "Headers": Variant("as", list(s.headers)),
         "Extensions": Variant("a{sv}", extensions),

@@ -48,12 +48,16 @@ from .profile_config import (
     sent_by,
     tls_policy,
 )
+from .reg_event import RegEventHooks, RegEventWatch
 from .servers import Servers, binding
 from .session_moves import SessionMoves
 from .status_batch import UNBOUND, StatusBatch, StatusSink
 from .timers import Timers
 
 _log = logging.getLogger(__name__)
+
+#: The network ended an IMS registration twice (reg event): not registered again.
+DEREGISTERED_BY_NETWORK = "DeregisteredByNetwork"
 
 
 class Session(SessionMoves):
@@ -99,6 +103,11 @@ class Session(SessionMoves):
         self._from_tag = secrets.token_hex(6)
         self.done = asyncio.Event()
         self._registered_once = False
+        #: The RFC 3680 reg-event subscription of an IMS registration, and how often
+        #: the network ended the registration (once is answered by registering again).
+        self._watch: RegEventWatch | None = None
+        self._last_registered: Registered | None = None
+        self._deactivations = 0
         #: ``host:port`` the registrar last saw us at (Via received/rport), or "".
         self.public_address = ""
         #: The NAT's ``host:port`` our Contact names instead of the flow's, or None.
@@ -202,6 +211,8 @@ class Session(SessionMoves):
             self.done.set()  # ends a start() that is still waiting to connect
         else:
             self.done.clear()  # from here on, "done" means the un-REGISTER is answered
+            if self._watch is not None:
+                self._watch.stop()  # unsubscribe, then deregister
             self._feed(self._machine.deregister(self._loop.time()))
             if self._machine.state.value not in (State.UNREGISTERED, State.FAILED):
                 try:
@@ -212,6 +223,7 @@ class Session(SessionMoves):
         self._status.now(state=State.UNREGISTERED, **UNBOUND)
 
     def _close(self) -> None:
+        self._end_watch()
         if self._moving is not None:
             self._moving.cancel()
         if self._timer is not None:
@@ -301,6 +313,9 @@ class Session(SessionMoves):
                 # server that does not may not answer pings, and must not look dead
                 interval = keepalive_interval(self.profile, event.flow_timer, self._flow)
                 self._flow.keep_alive(interval)
+            if self.behaviour.reg_event:
+                self._last_registered = event
+                self._watch_registration(event)
             if not self._registered_once:
                 self._registered_once = True
                 self._switched = False
@@ -365,3 +380,73 @@ class Session(SessionMoves):
         if self._machine is not None and self._flow is not None:
             config = self._config(self._flow, self._hop)
             self._feed(self._machine.update(config, self._loop.time()))
+
+    # ---------------------------------------------------------------- IMS reg event
+
+    def _watch_registration(self, event: Registered) -> None:
+        """Subscribe to the registration's state (TS 24.229 §5.1.1.3), once per binding.
+
+        To the first registered public identity (the default one), along the
+        registration's route and Service-Route, over its flow; anew when the Contact
+        changed (another flow or address) or the previous subscription ended.
+        """
+        watch, flow, machine = self._watch, self._flow, self._machine
+        if watch is not None and watch.active and watch.config.contact == event.contact:
+            return
+        self._end_watch()
+        if flow is None or machine is None:
+            return
+        config = RegEventWatch.new_config(
+            aor=event.aors[0] if event.aors else self.profile.settings.aor,
+            contact=event.contact,
+            flow=flow,
+            via_sent_by=machine.config.via_sent_by,
+            route=machine.config.route + event.service_route,
+            user_agent=machine.config.user_agent,
+        )
+        hooks = RegEventHooks(self._network_deactivated, self._network_shortened, self._watch_ended)
+        self._watch = RegEventWatch(
+            self.profile.id, config, flow, self._flows.dispatcher, self._timers, hooks
+        )
+        self._watch.start()
+
+    def _end_watch(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+
+    def _network_deactivated(self, why: str) -> None:
+        """The network ended our registration: register again, once; then give up.
+
+        TS 24.229 §5.1.1.5 and the reference's IMS agent: a deactivation is answered by
+        one new registration; a second is reported as deregistered by the network
+        (``DeregisteredByNetwork``), and nothing more is sent until Refresh or Enable.
+        """
+        machine = self._machine
+        if machine is None or self.done.is_set():
+            return
+        self._deactivations += 1
+        self._end_watch()
+        if self._deactivations == 1 and why != "rejected":
+            _log.info("profile %d: registering again after the network ended it", self.profile.id)
+            self._feed(machine.register(self._loop.time()))
+            return
+        machine.suspend()
+        self._status.set(state=State.FAILED, **UNBOUND)
+        self._report_failure(
+            DEREGISTERED_BY_NETWORK, f"the network ended the registration ({why}), again"
+        )
+        self._feed([])
+
+    def _network_shortened(self, seconds: int) -> None:
+        if self._machine is not None and not self.done.is_set():
+            self._feed(self._machine.shorten(seconds, self._loop.time()))
+
+    def _watch_ended(self, reason: str) -> None:
+        """The subscription ended; a ``deactivated`` or ``timeout`` one is made again now."""
+        self._watch = None
+        last, machine = self._last_registered, self._machine
+        registered = machine is not None and machine.state.value == State.REGISTERED
+        again = reason in ("deactivated", "timeout") and registered and not self.done.is_set()
+        if again and last is not None:
+            self._loop.call_soon(self._watch_registration, last)

@@ -76,6 +76,9 @@ class SessionMoves:
     def _report_failure(self, error: str, message: str) -> None:
         raise NotImplementedError
 
+    def _end_watch(self) -> None:
+        raise NotImplementedError
+
     async def _connect(self, uri: SipUri) -> Flow | None:
         """Resolve and connect, retrying with backoff; None if stopped meanwhile.
 
@@ -237,6 +240,7 @@ class SessionMoves:
         self._unsubscribe = lambda: None
         if self._machine is not None:
             self._machine.suspend()
+        self._end_watch()
         self._status.set(state=State.WAITING_FOR_NETWORK, **UNBOUND)
         self._report_failure(NETWORK_UNAVAILABLE, self._network_reason or "no network")
         self._feed([])  # the machine wants no timer now

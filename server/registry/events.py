@@ -27,14 +27,17 @@ class ProfileCreated:
 class ProfileChanged:
     """A stored profile changed; ``properties`` are the bus names whose value changed.
 
-    Empty ``properties`` means only something unreadable changed (a password): the
-    profile is "updated" but no property changed.
+    Empty ``properties`` means only something unreadable changed (a password, an AKA
+    key): the profile is "updated" but no property changed.
     """
 
     profile: Profile
     properties: tuple[str, ...]
     #: The profile before the change (None for a default flag moved by another call).
     previous: Profile | None = None
+    #: Whether a password or an AKA key was written too: the registration's credentials
+    #: changed even where ``properties`` names only something else (``ProviderName``).
+    secrets: bool = False
 
 
 @dataclass(frozen=True, slots=True)

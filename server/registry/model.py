@@ -23,6 +23,16 @@ PROXY: Final = "proxy"
 SERVERS: Final = (REGISTRAR, PROXY)
 SERVER_OF_SETTING: Final = {"Registrar": REGISTRAR, "OutboundProxy": PROXY}
 
+#: The secrets rows of the software USIM's keys, one per key (see ``AkaSettings``), so
+#: that writing one key is an upsert of one row, as a password is, and merging a write
+#: never needs the stored values.
+AKA_K: Final = "aka-k"
+AKA_OP: Final = "aka-op"
+AKA_OPC: Final = "aka-opc"
+AKA_AMF: Final = "aka-amf"
+AKA_SQN: Final = "aka-sqn"
+AKA_ROWS: Final = (AKA_K, AKA_OP, AKA_OPC, AKA_AMF, AKA_SQN)
+
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
@@ -32,6 +42,35 @@ class ServerSettings:
     username: str = ""
     realm: str = ""
     has_password: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AkaSettings:
+    """The ``Aka`` setting as stored with the readable settings: only whether keys exist.
+
+    The keys themselves (K, OP or OPc, AMF, SQN) live in the secrets table; this flag is
+    a column of the profile's row written in the same transaction, so reading it never
+    touches that table.
+    """
+
+    has_keys: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UsimSecrets:
+    """A profile's software USIM keys as stored, for the registration engine only.
+
+    Hex text in lower case (``k`` and ``op`` or ``opc`` 32 digits, ``amf`` 4), exactly one
+    of ``op`` and ``opc`` set; ``sqn`` is the highest sequence number accepted so far
+    (0 <= sqn < 2**48). The keys are left out of the repr so a log line or a traceback
+    that shows the value cannot leak them.
+    """
+
+    k: str = field(repr=False)
+    op: str | None = field(repr=False)
+    opc: str | None = field(repr=False)
+    amf: str
+    sqn: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +88,7 @@ class ProfileSettings:
     auto_registration: bool = False
     default: bool = False
     private_identity: str = ""
+    aka: AkaSettings = AkaSettings()
     contact_params: Mapping[str, str] = field(default_factory=dict)
     headers: tuple[str, ...] = ()
     #: name -> (signature, value), so a value keeps the D-Bus type it was given.
@@ -68,6 +108,7 @@ FIELDS: Final[dict[str, str]] = {
     "AutoRegistration": "auto_registration",
     "Default": "default",
     "PrivateIdentity": "private_identity",
+    "Aka": "aka",
     "ContactParams": "contact_params",
     "Headers": "headers",
     "Extensions": "extensions",
@@ -147,8 +188,10 @@ class ValidChanges:
     """What a validated CreateProfile or Update asks for.
 
     ``settings`` maps field names to new values; ``passwords`` maps a server
-    (``REGISTRAR``/``PROXY``) to its new password, ``""`` meaning "remove".
+    (``REGISTRAR``/``PROXY``) to its new password, ``""`` meaning "remove"; ``aka``
+    maps ``AKA_ROWS`` names to their new text the same way.
     """
 
     settings: Mapping[str, Any]
     passwords: Mapping[str, str]
+    aka: Mapping[str, str] = field(default_factory=dict)

@@ -23,6 +23,7 @@ from sipprofile.server.store import profiles as store
 from sipprofile.server.store.database import Database
 from sipprofile.server.types import IETF, ProfileType, RegistrationBehaviour, TypeTable
 
+from .aka import SQN_LIMIT
 from .events import (
     DomainEvent,
     ProfileChanged,
@@ -32,7 +33,16 @@ from .events import (
     ProfileEventRaised,
     StatusChanged,
 )
-from .model import FIELDS, IDLE, STATUS_PROPERTY, Profile, ProfileSettings, ProfileStatus, Typed
+from .model import (
+    FIELDS,
+    IDLE,
+    STATUS_PROPERTY,
+    Profile,
+    ProfileSettings,
+    ProfileStatus,
+    Typed,
+    UsimSecrets,
+)
 from .validation import parse_uri_cached, redact, validate_changes
 
 _log = logging.getLogger(__name__)
@@ -113,6 +123,25 @@ class ProfileRegistry:
     async def passwords(self, profile_ids: Iterable[int]) -> dict[int, dict[str, str]]:
         """Stored passwords of many profiles by server, in one job (engine only)."""
         return await self.db.run(partial(store.passwords, profile_ids=list(profile_ids)))
+
+    async def usim_keys(self, profile_id: int) -> UsimSecrets | None:
+        """The software USIM keys of a profile (engine only); None when it has none."""
+        return await self.db.run(partial(store.usim_secrets, profile_id=profile_id))
+
+    async def save_sqn(self, profile_id: int, sqn: int) -> None:
+        """Keep ``sqn`` as the highest SQN accepted, if it is higher than the stored one.
+
+        The engine calls it after a successful authentication, before answering the
+        challenge: a USIM that forgot an accepted SQN would accept the same challenge
+        again (a replay). So the write is its own transaction, synced to disk before
+        this returns (one fsync per authentication, which is rare), and monotonic: a
+        late write from an older challenge cannot move the counter back. It is the
+        USIM's state, not a setting a client changed, so there is no event and no
+        signal. A profile without AKA keys (removed meanwhile) is left alone.
+        """
+        if not 0 <= sqn < SQN_LIMIT:
+            raise ValueError(f"SQN must be between 0 and 2**48 - 1, got {sqn}")
+        await self.db.write(partial(store.save_sqn, profile_id=profile_id, sqn=sqn), synced=True)
 
     async def always_on(self) -> list[Profile]:
         """Profiles that register without holders, in id order, read in one job."""
@@ -207,6 +236,8 @@ class ProfileRegistry:
             new_id = store.insert(conn, final, aor_key, contact_user, wire)
             if changes.passwords:
                 store.set_passwords(conn, new_id, changes.passwords)
+            if changes.aka:
+                store.set_aka(conn, new_id, changes.aka)
             demoted = None
             if final.default and old_default is not None:
                 self._touch(conn, old_default)
@@ -224,7 +255,7 @@ class ProfileRegistry:
 
         def job(
             conn: sqlite3.Connection,
-        ) -> tuple[Profile | None, tuple[str, ...], Profile | None, Profile | None]:
+        ) -> tuple[Profile | None, tuple[str, ...], Profile | None, Profile | None, bool]:
             current = _get(conn, profile_id)
             changes = validate_changes(raw, current=current.settings)
             settings = replace(current.settings, **changes.settings)
@@ -236,20 +267,24 @@ class ProfileRegistry:
                 for name, f in FIELDS.items()
                 if getattr(settings, f) != getattr(current.settings, f)
             )
-            if not changed and store.passwords_equal(conn, profile_id, changes.passwords):
-                return None, (), None, None
+            secrets = not store.secrets_equal(
+                conn, profile_id, {**changes.passwords, **changes.aka}
+            )
+            if not changed and not secrets:
+                return None, (), None, None, False
             old_default = store.default_id(conn) if "Default" in changed else None
             if old_default is not None:
                 store.set_default(conn, None)
             store.update(conn, profile_id, settings, _aor_key(settings.aor), self._wire(settings))
             store.set_passwords(conn, profile_id, changes.passwords)
+            store.set_aka(conn, profile_id, changes.aka)
             self._touch(conn, old_default)
             demoted = store.get(conn, old_default) if old_default is not None else None
-            return replace(current, settings=settings), changed, demoted, current
+            return replace(current, settings=settings), changed, demoted, current, secrets
 
-        profile, changed, demoted, previous = await self.db.write(job)
+        profile, changed, demoted, previous, secrets = await self.db.write(job)
         if profile is not None:
-            self._emit(ProfileChanged(profile, changed, previous))
+            self._emit(ProfileChanged(profile, changed, previous, secrets))
         if demoted is not None:
             self._emit(ProfileChanged(demoted, ("Default",)))
         return changed

@@ -26,25 +26,32 @@ REREGISTER_ON = frozenset(
      "PrivateIdentity", "ContactParams", "Headers", "Extensions"}
 )  # fmt: skip
 
+#: Settings that hold credentials: a change is used from the next challenge on, the
+#: registration is kept (server user names and realms; ``Aka`` is the USIM's keys).
+CREDENTIALS = frozenset({"Registrar", "OutboundProxy", "Aka"})
 
-def change_kind(previous: Profile | None, profile: Profile, changed: set[str]) -> str:
+
+def change_kind(
+    previous: Profile | None, profile: Profile, changed: set[str], *, secrets: bool = False
+) -> str:
     """What an update means for a live registration (Symbian's rules).
 
     ``"reregister"``: deregister with the old values, register with the new;
     ``"contact"``: only Contact parameters, one REGISTER updates the binding;
-    ``"credentials"``: user name, realm or password, kept for the next challenge;
+    ``"credentials"``: user name, realm, password or AKA keys, kept for the next
+    challenge (``secrets``: a password or key was written, which no property shows);
     ``""``: nothing the registration uses (name, default, always-on).
     """
     if previous is None:
         return "reregister" if changed & REREGISTER_ON else ""
     old, new = previous.settings, profile.settings
-    if changed & (REREGISTER_ON - {"Registrar", "OutboundProxy", "ContactParams"}) or (
+    if changed & (REREGISTER_ON - CREDENTIALS - {"ContactParams"}) or (
         old.registrar.uri != new.registrar.uri or old.outbound_proxy.uri != new.outbound_proxy.uri
     ):
         return "reregister"
     if "ContactParams" in changed:
         return "contact"
-    if changed & {"Registrar", "OutboundProxy"} or not changed:
+    if changed & CREDENTIALS or secrets or not changed:
         return "credentials"
     return ""
 
@@ -95,7 +102,7 @@ class Sharing:
         elif isinstance(event, ProfileChanged) and event.profile.id not in self._deleting:
             profile = event.profile
             changed = set(event.properties)
-            kind = change_kind(event.previous, profile, changed)
+            kind = change_kind(event.previous, profile, changed, secrets=event.secrets)
             if not self._wanted(profile):
                 if "AutoRegistration" in changed:
                     self.engine.stop(profile.id)

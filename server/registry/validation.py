@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from sipprofile.proto.schema import (
+    AKA_WRITABLE_KEYS,
     CREATE_ONLY,
     EXTENSION_SIGNATURES,
     SERVER_WRITABLE_KEYS,
@@ -34,7 +35,16 @@ from sipprofile.server.sip.grammar import (
 from sipprofile.server.sip.uri import SipUri, parse_uri
 
 from .access_point import AccessPointError, interface_names
-from .model import FIELDS, SERVER_OF_SETTING, ProfileSettings, ServerSettings, Typed, ValidChanges
+from .aka import merge_aka
+from .model import (
+    FIELDS,
+    SERVER_OF_SETTING,
+    AkaSettings,
+    ProfileSettings,
+    ServerSettings,
+    Typed,
+    ValidChanges,
+)
 
 MAX_TEXT: Final = 256
 MAX_URI: Final = 1024
@@ -305,6 +315,24 @@ def _merge_server(
     return merged, password
 
 
+def _check_aka(
+    raw: Mapping[str, Typed], current: AkaSettings
+) -> tuple[AkaSettings, dict[str, str]]:
+    """Check the keys and types of a written ``Aka`` dictionary, then merge it.
+
+    The rules of the keys' values and of merging live in ``aka.merge_aka``.
+    """
+    values: dict[str, Any] = {}
+    for key, typed in raw.items():
+        if key == "HasKeys":
+            raise ReadOnly("Aka.HasKeys is read-only; write Aka.K with OP or OPc instead")
+        if key not in AKA_WRITABLE_KEYS:
+            known = ", ".join(AKA_WRITABLE_KEYS)
+            raise InvalidArgument(f"Aka: unknown key {key!r}; known keys are {known}")
+        values[key] = _expect(f"Aka.{key}", AKA_WRITABLE_KEYS[key], typed)
+    return merge_aka(values, current)
+
+
 def validate_changes(raw: Mapping[str, Typed], *, current: ProfileSettings | None) -> ValidChanges:
     """Validate a CreateProfile (``current`` is None) or Update request.
 
@@ -314,6 +342,7 @@ def validate_changes(raw: Mapping[str, Typed], *, current: ProfileSettings | Non
     creating = current is None
     settings: dict[str, Any] = {}
     passwords: dict[str, str] = {}
+    aka: dict[str, str] = {}
     for key, typed in raw.items():
         if key in STATUS:
             raise ReadOnly(f"{key} is a status property kept by the daemon; it cannot be written")
@@ -332,6 +361,10 @@ def validate_changes(raw: Mapping[str, Typed], *, current: ProfileSettings | Non
             if password is not None:
                 passwords[SERVER_OF_SETTING[key]] = password
             continue
+        if key == "Aka":
+            value = _expect(key, "a{sv}", typed)
+            settings["aka"], aka = _check_aka(value, current.aka if current else AkaSettings())
+            continue
         value = _expect(key, SETTINGS[key], typed)
         checker = _CHECKERS.get(key)
         settings[FIELDS[key]] = checker(value) if checker else value
@@ -341,4 +374,4 @@ def validate_changes(raw: Mapping[str, Typed], *, current: ProfileSettings | Non
         )
     if not creating and settings.get("default") is False:
         del settings["default"]
-    return ValidChanges(settings=settings, passwords=passwords)
+    return ValidChanges(settings=settings, passwords=passwords, aka=aka)

@@ -134,14 +134,16 @@ class Database:
         """
         return await self.conn._execute(job, self.conn._conn)  # type: ignore[no-untyped-call,no-any-return]
 
-    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, job: Callable[[sqlite3.Connection], T], *, synced: bool = False) -> T:
         """Run ``job`` inside one IMMEDIATE transaction: all of it or none of it.
 
         The SQLite thread runs one job at a time, so writes never interleave. The
         commit is crash-safe at once (WAL); ``_schedule_flush`` makes it power-safe
         within ``FLUSH_DELAY`` seconds without an fsync in every reply's path.
+        ``synced`` makes this one commit power-safe before it returns (the WAL is
+        synced at the commit): for the few writes that must not be lost at all.
         """
-        result = await self.run(partial(_in_transaction, job))
+        result = await self.run(partial(_in_transaction, job, synced=synced))
         self._schedule_flush()
         return result
 
@@ -186,15 +188,23 @@ class Database:
         await self.conn.close()
 
 
-def _in_transaction(job: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
-    conn.execute("BEGIN IMMEDIATE")
+def _in_transaction(
+    job: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection, *, synced: bool = False
+) -> T:
+    if synced:  # FULL in WAL mode: the WAL is synced at each commit
+        conn.execute("PRAGMA synchronous=FULL")
     try:
-        result = job(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = job(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        if synced:
+            conn.execute("PRAGMA synchronous=NORMAL")
     return result
 
 

@@ -63,6 +63,25 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE profiles ADD COLUMN wire BLOB;
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     """,
+    # 3 -> 4: the software USIM's keys (the Aka setting) as secrets rows, one per key
+    # ("password" holds each row's text), and whether a profile has them as a column
+    # of its row, written with them, so reading settings never touches ``secrets``.
+    # SQLite cannot widen a CHECK in place: the table is rebuilt and its rows copied.
+    """
+    CREATE TABLE secrets_v4 (
+        profile_id INTEGER NOT NULL REFERENCES profiles (id) ON DELETE CASCADE,
+        server     TEXT NOT NULL CHECK (server IN ('registrar', 'proxy',
+                       'aka-k', 'aka-op', 'aka-opc', 'aka-amf', 'aka-sqn')),
+        password   TEXT NOT NULL,
+        PRIMARY KEY (profile_id, server)
+    ) WITHOUT ROWID;
+    INSERT INTO secrets_v4 (profile_id, server, password)
+        SELECT profile_id, server, password FROM secrets;
+    DROP TABLE secrets;
+    ALTER TABLE secrets_v4 RENAME TO secrets;
+    ALTER TABLE profiles ADD COLUMN has_aka_keys INTEGER NOT NULL DEFAULT 0
+        CHECK (has_aka_keys IN (0, 1));
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -2,9 +2,12 @@
 
 Functions here are plain synchronous code on a ``sqlite3.Connection``; the registry
 runs a whole operation of them as one job on the database thread (``Database.write``).
-Readable settings and passwords live in separate tables; the only query that reads a
-password are ``password()`` and ``passwords()``, used by the registration engine, never by
-the bus.
+Readable settings and secrets (passwords, the software USIM's keys) live in separate
+tables. The queries that read a secret are ``password()``, ``passwords()`` and
+``usim_secrets()``, for the registration engine, and ``secrets_equal()``, which a write
+uses to tell whether it changes anything and which answers only that; none serves the
+bus. Whether a profile has AKA keys is a column of its row (``has_aka_keys``), written
+in the same transaction as the keys, so reading settings never touches ``secrets`` for it.
 """
 
 from __future__ import annotations
@@ -15,11 +18,19 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from sipprofile.server.registry.model import (
+    AKA_AMF,
+    AKA_K,
+    AKA_OP,
+    AKA_OPC,
+    AKA_ROWS,
+    AKA_SQN,
     PROXY,
     REGISTRAR,
+    AkaSettings,
     Profile,
     ProfileSettings,
     ServerSettings,
+    UsimSecrets,
 )
 
 #: Column order of ``Row``; ``row_to_profile`` and the bus's fast marshaller read it.
@@ -30,7 +41,8 @@ SELECT: Final = """
            p.sigcomp, p.security_negotiation, p.auto_registration, p.is_default,
            p.private_identity, p.contact_params, p.headers, p.extensions, p.contact_user,
            EXISTS (SELECT 1 FROM secrets s WHERE s.profile_id = p.id AND s.server = 'registrar'),
-           EXISTS (SELECT 1 FROM secrets s WHERE s.profile_id = p.id AND s.server = 'proxy')
+           EXISTS (SELECT 1 FROM secrets s WHERE s.profile_id = p.id AND s.server = 'proxy'),
+           p.has_aka_keys
     FROM profiles p
 """
 
@@ -55,6 +67,7 @@ def row_to_profile(row: Row) -> Profile:
         auto_registration=bool(row[13]),
         default=bool(row[14]),
         private_identity=row[15],
+        aka=AkaSettings(bool(row[22])),
         contact_params=json.loads(row[16]),
         headers=tuple(json.loads(row[17])),
         extensions=extensions,
@@ -72,6 +85,7 @@ def settings_row(settings: ProfileSettings, profile_id: int = 0, contact_user: s
         c["sigcomp"], c["security_negotiation"], c["auto_registration"], c["is_default"],
         c["private_identity"], c["contact_params"], c["headers"], c["extensions"], contact_user,
         int(settings.registrar.has_password), int(settings.outbound_proxy.has_password),
+        int(settings.aka.has_keys),
     )  # fmt: skip
 
 
@@ -93,6 +107,7 @@ def _columns(s: ProfileSettings, aor_key: str) -> dict[str, Any]:
         "auto_registration": int(s.auto_registration),
         "is_default": int(s.default),
         "private_identity": s.private_identity,
+        "has_aka_keys": int(s.aka.has_keys),
         # most profiles have none of these: skip the encoder for the empty ones
         "contact_params": (
             json.dumps(dict(s.contact_params), sort_keys=True) if s.contact_params else "{}"
@@ -192,20 +207,35 @@ def update(
     conn.execute(f"UPDATE profiles SET {assignments} WHERE id = ?", (*cols.values(), profile_id))
 
 
-def set_passwords(conn: sqlite3.Connection, profile_id: int, passwords: Mapping[str, str]) -> None:
-    """Store or (for "") remove passwords by server."""
-    for server, password in passwords.items():
-        assert server in (REGISTRAR, PROXY)
-        if password:
+def _set_secrets(conn: sqlite3.Connection, profile_id: int, rows: Mapping[str, str]) -> None:
+    """Store or (for "") remove secrets rows by name."""
+    for server, secret in rows.items():
+        if secret:
             conn.execute(
                 "INSERT INTO secrets (profile_id, server, password) VALUES (?, ?, ?) "
                 "ON CONFLICT (profile_id, server) DO UPDATE SET password = excluded.password",
-                (profile_id, server, password),
+                (profile_id, server, secret),
             )
         else:
             conn.execute(
                 "DELETE FROM secrets WHERE profile_id = ? AND server = ?", (profile_id, server)
             )
+
+
+def set_passwords(conn: sqlite3.Connection, profile_id: int, passwords: Mapping[str, str]) -> None:
+    """Store or (for "") remove passwords by server."""
+    assert all(server in (REGISTRAR, PROXY) for server in passwords)
+    _set_secrets(conn, profile_id, passwords)
+
+
+def set_aka(conn: sqlite3.Connection, profile_id: int, rows: Mapping[str, str]) -> None:
+    """Store or (for "") remove AKA key rows (``AKA_ROWS`` names, as validation made them).
+
+    The readable ``has_aka_keys`` column is written by ``insert``/``update`` from the
+    settings, in the same transaction.
+    """
+    assert all(row in AKA_ROWS for row in rows)
+    _set_secrets(conn, profile_id, rows)
 
 
 def password(conn: sqlite3.Connection, profile_id: int, server: str) -> str | None:
@@ -234,7 +264,8 @@ def passwords(conn: sqlite3.Connection, profile_ids: Iterable[int]) -> dict[int,
         chunk = wanted[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
         rows = conn.execute(
-            f"SELECT profile_id, server, password FROM secrets WHERE profile_id IN ({marks})",
+            "SELECT profile_id, server, password FROM secrets "
+            f"WHERE server IN ('{REGISTRAR}', '{PROXY}') AND profile_id IN ({marks})",
             tuple(chunk),
         ).fetchall()
         for profile_id, server, secret in rows:
@@ -242,13 +273,53 @@ def passwords(conn: sqlite3.Connection, profile_ids: Iterable[int]) -> dict[int,
     return found
 
 
-def passwords_equal(
-    conn: sqlite3.Connection, profile_id: int, passwords: Mapping[str, str]
-) -> bool:
-    """Whether writing ``passwords`` would change nothing (for "updated" events)."""
+def secrets_equal(conn: sqlite3.Connection, profile_id: int, rows: Mapping[str, str]) -> bool:
+    """Whether writing ``rows`` (passwords, AKA keys) would change nothing.
+
+    For the "updated" event, which a write that changes nothing must not send.
+    """
     return all(
-        (password(conn, profile_id, server) or "") == value for server, value in passwords.items()
+        (password(conn, profile_id, server) or "") == value for server, value in rows.items()
     )
+
+
+def usim_secrets(conn: sqlite3.Connection, profile_id: int) -> UsimSecrets | None:
+    """The stored software USIM keys of a profile, or None: for the registration engine only."""
+    if not 0 < profile_id <= MAX_ID:
+        return None
+    marks = ",".join("?" * len(AKA_ROWS))
+    found: dict[str, str] = dict(
+        conn.execute(
+            f"SELECT server, password FROM secrets WHERE profile_id = ? AND server IN ({marks})",
+            (profile_id, *AKA_ROWS),
+        ).fetchall()
+    )
+    k = found.get(AKA_K)
+    if not k:
+        return None
+    return UsimSecrets(
+        k=k,
+        op=found.get(AKA_OP),
+        opc=found.get(AKA_OPC),
+        amf=found.get(AKA_AMF, ""),
+        sqn=int(found.get(AKA_SQN, "0")),
+    )
+
+
+def save_sqn(conn: sqlite3.Connection, profile_id: int, sqn: int) -> bool:
+    """Raise the stored SQN to ``sqn`` if it is higher; returns whether it was.
+
+    Compared in the statement itself, so it holds whatever was written since the
+    caller read the keys: a stale value never moves the counter back.
+    """
+    if not 0 < profile_id <= MAX_ID:
+        return False
+    cursor = conn.execute(
+        "UPDATE secrets SET password = ? "
+        "WHERE profile_id = ? AND server = ? AND CAST(password AS INTEGER) < ?",
+        (str(sqn), profile_id, AKA_SQN, sqn),
+    )
+    return cursor.rowcount > 0
 
 
 def set_default(conn: sqlite3.Connection, profile_id: int | None) -> None:

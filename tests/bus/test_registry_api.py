@@ -56,6 +56,7 @@ async def test_create_returns_path_and_stores_every_setting(raw: Raw) -> None:
     assert props["SecurityNegotiation"] is False
     assert props["AutoRegistration"] is False
     assert props["Default"] is True  # the first profile becomes the default
+    assert props["Aka"] == {"HasKeys": False}
     assert props["Headers"] == ["User-Agent: test/1.0", "X-Tag: a b"]
     assert props["ContactParams"] == {
         "+sip.instance": '"<urn:uuid:00000000-0000-0000-0000-000000000001>"'
@@ -467,6 +468,14 @@ async def test_managed_objects_equal_getall(raw: Raw) -> None:
         await raw.create(
             Aor="sip:b@example.com",
             Type="ims",
+            Aka=Variant(
+                "a{sv}",
+                {
+                    "K": Variant("s", "0" * 32),
+                    "OPc": Variant("s", "f" * 32),
+                    "SQN": Variant("t", 9),
+                },
+            ),
             ContactParams={"+sip.instance": '"<urn:uuid:1>"', "flag": ""},
             Headers=["X-A: 1", "X-B: 2"],
             Extensions={

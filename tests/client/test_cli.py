@@ -50,6 +50,22 @@ def test_no_option_takes_a_password_value() -> None:
                     assert "password" not in action.dest.removesuffix("password_from")
 
 
+AKA_SECRET_OPTIONS = ("--aka-k-from", "--aka-op-from", "--aka-opc-from")
+
+
+def test_no_option_takes_an_aka_key_value() -> None:
+    """K, OP and OPc come from a source, like passwords; only AMF and SQN (no secrets)
+    are taken from argv."""
+    found = set()
+    for parser in all_parsers(cli.build_parser()):
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option.startswith("--aka-"):
+                    assert option in (*AKA_SECRET_OPTIONS, "--aka-amf", "--aka-sqn"), option
+                    found.add(option)
+    assert found == {*AKA_SECRET_OPTIONS, "--aka-amf", "--aka-sqn"}
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -60,6 +76,12 @@ def test_no_option_takes_a_password_value() -> None:
         ["create", "--extension-bool", "k=maybe"],
         ["create", "--extension-int", "k=x"],
         ["create", "--contact-param", "=x"],
+        ["create", "--aor", "sip:a@b", "--aka-k", "00112233445566778899aabbccddeeff"],
+        ["create", "--aor", "sip:a@b", "--aka-opc", "00112233445566778899aabbccddeeff"],
+        ["create", "--aor", "sip:a@b", "--aka-op-from", "-", "--aka-opc-from", "-"],
+        ["create", "--aor", "sip:a@b", "--aka-sqn", "-1"],
+        ["create", "--aor", "sip:a@b", "--aka-sqn", "ten"],
+        ["create", "--aor", "sip:a@b", "--clear-aka"],  # nothing to clear at creation
         ["update", "3"],  # nothing to update
         ["update", "3", "--type", "ims"],  # Type is fixed at creation
         ["--session", "--system", "list"],
@@ -98,7 +120,10 @@ def test_enable_options() -> None:
 
 
 def test_create_options_become_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO("pw-registrar\npw-proxy\n"))
+    # every "-" source reads the next line: registrar, proxy, then K and OP/OPc
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO("pw-registrar\npw-proxy\n" + "AB" * 16 + " \n" + "cd" * 16 + "\n")
+    )
     args = parse(
         "create", "--type", "IETF", "--provider-name", "P", "--aor", "sip:a@b",
         "--access-point", "wlan0", "--registrar-uri", "sip:r", "--registrar-username", "u",
@@ -107,6 +132,7 @@ def test_create_options_become_settings(monkeypatch: pytest.MonkeyPatch) -> None
         "--auto-registration", "--default", "--private-identity", "a@b",
         "--contact-param", "ob", "--contact-param", "reg-id=1", "--header", "X-A: 1",
         "--extension", "s=x", "--extension-bool", "b=true", "--extension-int", "i=-5",
+        "--aka-k-from", "-", "--aka-opc-from", "-", "--aka-amf", "8001", "--aka-sqn", "42",
     )  # fmt: skip
     settings = cli_settings.settings_from_args(args)
     assert settings == {
@@ -121,17 +147,38 @@ def test_create_options_become_settings(monkeypatch: pytest.MonkeyPatch) -> None
         "AutoRegistration": True,
         "Default": True,
         "PrivateIdentity": "a@b",
+        "Aka": {"K": "AB" * 16, "OPc": "cd" * 16, "AMF": "8001", "SQN": 42},
         "ContactParams": {"ob": "", "reg-id": "1"},
         "Headers": ["X-A: 1"],
         "Extensions": {"s": "x", "b": True, "i": -5},
     }
     assert set(settings) == set(SETTINGS)
     assert settings_to_variants(settings)["Extensions"].value["i"] == Variant("x", -5)
+    assert settings_to_variants(settings)["Aka"].value["SQN"] == Variant("t", 42)
 
 
 def test_only_given_options_are_sent() -> None:
     args = parse("update", "4", "--no-sigcomp", "--registrar-realm", "R")
     assert cli_settings.settings_from_args(args) == {"SigComp": False, "Registrar": {"Realm": "R"}}
+
+
+def test_aka_options_of_update(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = tmp_path / "op"
+    key.write_text("00" * 16 + "\n")
+    args = parse("update", "4", "--aka-op-from", str(key))
+    assert cli_settings.settings_from_args(args) == {"Aka": {"OP": "00" * 16}}
+    args = parse("update", "4", "--aka-amf", "0000")
+    assert cli_settings.settings_from_args(args) == {"Aka": {"AMF": "0000"}}
+    assert cli_settings.settings_from_args(parse("update", "4", "--clear-aka")) == {
+        "Aka": {"K": ""}
+    }
+    args = parse("update", "4", "--clear-aka", "--aka-sqn", "3")
+    with pytest.raises(cli_settings.CliError) as info:
+        cli_settings.settings_from_args(args)
+    assert info.value.status == 2
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(cli_settings.CliError, match="no AKA K on standard input"):
+        cli_settings.settings_from_args(parse("update", "4", "--aka-k-from", "-"))
 
 
 def test_password_from_file_and_prompt(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,6 +228,10 @@ def test_show_lines() -> None:
     assert "LastError:" in lines
     assert "Flow: udp 192.0.2.10:5062 -> 198.51.100.1:5060" in lines
     assert not any("Password:" in line and "HasPassword" not in line for line in lines)
+    assert "Aka: keys set" in lines
+    assert not any(line.startswith("Aka.") for line in lines)
+    without = show_lines(make_profile(FULL_PROPS | {"Aka": Variant("a{sv}", {})}).as_dict())
+    assert "Aka: none" in without
     for name in PROPERTIES:
         assert any(line.startswith(name) for line in lines), name
 

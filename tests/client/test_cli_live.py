@@ -136,6 +136,57 @@ async def test_password_from_stdin_is_stored_and_never_printed(daemon) -> None:
         assert PASSWORD not in result.out + result.err
 
 
+K = "465b5ce8b199b49faa5f0a2ee238a6bc"
+OPC = "cd63cb71954a9f4e48a5994e37a02baf"
+OP = "cdc202d5123e20f62b6d676ac72cb318"
+
+
+async def test_aka_keys_from_stdin_are_stored_and_never_printed(daemon, tmp_path) -> None:
+    registry = daemon.daemon.registry
+    created = await ctl(
+        daemon.address, "create", "--type", "ims", "--aor", "sip:bob@ims.example.com",
+        "--registrar-password-from", "-", "--aka-k-from", "-", "--aka-opc-from", "-",
+        "--aka-sqn", "12",
+        stdin=f"{PASSWORD}\n{K}\n{OPC.upper()}\n",
+    )  # fmt: skip
+    assert_ok(created)
+    profile_id = created.out.strip()
+    keys = await registry.usim_keys(int(profile_id))
+    assert (keys.k, keys.op, keys.opc, keys.amf, keys.sqn) == (K, None, OPC, "8000", 12)
+    assert (await registry.passwords([int(profile_id)]))[int(profile_id)] == {"registrar": PASSWORD}
+
+    op_file = tmp_path / "op"
+    op_file.write_text(OP + "\n")
+    updated = await ctl(
+        daemon.address, "update", profile_id, "--aka-amf", "8001", "--aka-op-from", str(op_file)
+    )
+    assert_ok(updated)
+    keys = await registry.usim_keys(int(profile_id))
+    assert (keys.k, keys.op, keys.opc, keys.amf, keys.sqn) == (K, OP, None, "8001", 12)
+
+    shown = await ctl(daemon.address, "show", profile_id)
+    assert_ok(shown)
+    assert "Aka: keys set" in shown.out.splitlines()
+    as_json = await ctl(daemon.address, "--json", "show", profile_id)
+    assert json.loads(as_json.out)["Aka"] == {"HasKeys": True}
+    listed = await ctl(daemon.address, "--json", "list")
+    monitor_free = await ctl(daemon.address, "--json", "update", profile_id, "--aka-sqn", "13")
+    for result in (created, updated, shown, as_json, listed, monitor_free):
+        for secret in (K, OP, OPC, PASSWORD):
+            assert secret not in result.out + result.err
+            assert secret.upper() not in result.out + result.err
+
+    bad = await ctl(daemon.address, "update", profile_id, "--aka-k-from", "-", stdin="0123\n")
+    assert_one_line_error(bad)
+    assert "Aka.K must be 32 hex digits" in bad.err
+    assert "0123" not in bad.err
+
+    cleared = await ctl(daemon.address, "update", profile_id, "--clear-aka")
+    assert_ok(cleared)
+    assert "Aka: none" in (await ctl(daemon.address, "show", profile_id)).out.splitlines()
+    assert await registry.usim_keys(int(profile_id)) is None
+
+
 async def test_password_from_file(daemon, tmp_path) -> None:
     secret = tmp_path / "secret"
     secret.write_text("from-a-file\nsecond line ignored\n")

@@ -14,6 +14,7 @@ import pytest
 from dbus_fast import Variant
 
 from sipprofile.client import (
+    AkaSettings,
     DaemonUnavailable,
     InvalidArgument,
     NotFound,
@@ -112,6 +113,25 @@ async def test_as_dict_has_every_property_and_no_password(registry: Registry) ->
         "HasPassword": True,
     }
     assert "s3cret-registrar" not in repr(data)
+
+
+async def test_aka_keys_are_written_merged_and_never_read_back(registry: Registry) -> None:
+    k, opc = "465b5ce8b199b49faa5f0a2ee238a6bc", "cd63cb71954a9f4e48a5994e37a02baf"
+    plain = await registry.create({"Aor": "sip:plain@example.com"})
+    assert plain.has_aka_keys is False
+    profile = await registry.create(
+        {"Aor": "sip:bob@ims.example.com", "Type": "ims", "Aka": {"K": k, "OPc": opc, "SQN": 3}}
+    )
+    assert profile.aka == AkaSettings(has_keys=True)
+    assert profile.as_dict()["Aka"] == {"HasKeys": True}
+    await profile.update({"Aka": {"AMF": "8001", "SQN": 2**40}})  # K and OPc are kept
+    assert profile.has_aka_keys is True
+    with pytest.raises(InvalidArgument) as info:
+        await plain.update({"Aka": {"AMF": "8001"}})
+    assert "K is needed" in info.value.message
+    await profile.update({"Aka": {"K": ""}})
+    await wait_until(lambda: not profile.has_aka_keys, "HasKeys false")
+    assert k not in repr(profile.as_dict()) and opc not in repr(profile.as_dict())
 
 
 async def test_update_changes_values_and_cache(registry: Registry) -> None:

@@ -24,7 +24,7 @@ from sipprofile.client.errors import (
     from_dbus_error,
 )
 from sipprofile.client.events import EventStream, ProfileErrorOccurred, ProfileEventOccurred
-from sipprofile.client.profile import ATTRIBUTES, CacheEntry, Profile, ServerSettings
+from sipprofile.client.profile import ATTRIBUTES, AkaSettings, CacheEntry, Profile, ServerSettings
 from sipprofile.client.registry import Registry
 from sipprofile.proto import names
 from sipprofile.proto.schema import PROPERTIES, SETTINGS
@@ -43,6 +43,7 @@ PLAIN_SETTINGS: dict[str, object] = {
     "AutoRegistration": True,
     "Default": True,
     "PrivateIdentity": "alice@example.com",
+    "Aka": {"K": "0" * 32, "OPc": "1" * 32, "AMF": "8000", "SQN": 5},
     "ContactParams": {"ob": ""},
     "Headers": ["X-A: 1"],
     "Extensions": {"s": "x", "b": False, "i": 7, "l": ["a", "b"]},
@@ -63,6 +64,19 @@ def test_server_dictionary_values_are_strings() -> None:
         "Realm": Variant("s", "r"),
         "Password": Variant("s", "pw"),
     }
+
+
+def test_aka_values_get_the_contract_types() -> None:
+    # SQN is 't': an int left to guessing would be 'x', which the daemon refuses
+    aka = settings_to_variants(PLAIN_SETTINGS)["Aka"].value
+    assert aka == {
+        "K": Variant("s", "0" * 32),
+        "OPc": Variant("s", "1" * 32),
+        "AMF": Variant("s", "8000"),
+        "SQN": Variant("t", 5),
+    }
+    # a value that does not fit is sent as guessed, for the daemon to name it
+    assert settings_to_variants({"Aka": {"SQN": -1}})["Aka"].value["SQN"] == Variant("x", -1)
 
 
 def test_extension_values() -> None:
@@ -171,8 +185,9 @@ def test_other_errors() -> None:
 
 FULL_PROPS: dict[str, Variant] = {
     **settings_to_variants(
-        {k: v for k, v in PLAIN_SETTINGS.items() if k not in ("Registrar", "OutboundProxy")}
+        {k: v for k, v in PLAIN_SETTINGS.items() if k not in ("Registrar", "OutboundProxy", "Aka")}
     ),
+    "Aka": Variant("a{sv}", {"HasKeys": Variant("b", True)}),
     "Registrar": Variant(
         "a{sv}",
         {
@@ -220,6 +235,8 @@ def test_typed_attributes() -> None:
     assert profile.extension_variants["i"] == Variant("x", 7)
     assert profile.last_error == ("", "")
     assert profile.state == "registered"
+    assert profile.aka == AkaSettings(has_keys=True)
+    assert profile.has_aka_keys is True
 
 
 def test_as_dict_is_json_and_has_no_password() -> None:
@@ -231,12 +248,14 @@ def test_as_dict_is_json_and_has_no_password() -> None:
         "Realm": "r",
         "HasPassword": True,
     }
+    assert data["Aka"] == {"HasKeys": True}
     assert json.loads(json.dumps(data)) == data
 
 
 def test_missing_properties_read_as_empty() -> None:
     profile = make_profile({})
     assert (profile.aor, profile.sigcomp, profile.holders, profile.headers) == ("", False, 0, [])
+    assert profile.has_aka_keys is False
     assert profile.last_error == ("", "")
 
 
@@ -244,6 +263,13 @@ def test_server_settings_ignore_a_password_key() -> None:
     server = ServerSettings.from_bus({"Uri": "sip:x", "Password": "leak"})
     assert "leak" not in repr(server)
     assert "Password" not in server.as_dict()
+
+
+def test_aka_settings_ignore_key_material() -> None:
+    aka = AkaSettings.from_bus({"HasKeys": True, "K": "leak"})
+    assert "leak" not in repr(aka)
+    assert aka.as_dict() == {"HasKeys": True}
+    assert AkaSettings.from_bus("garbage") == AkaSettings()
 
 
 # -- the registry's cache and events, fed directly ------------------------------------

@@ -185,7 +185,9 @@ class ImsCore:
         self.version += 1
         headers = Headers()
         branch = "z9hG4bK" + secrets.token_hex(8)
-        headers.add("Via", f"SIP/2.0/UDP {self.registrar.host}:{self.registrar.port};branch={branch}")
+        headers.add(
+            "Via", f"SIP/2.0/UDP {self.registrar.host}:{self.registrar.port};branch={branch}"
+        )
         headers.add("Max-Forwards", "70")
         headers.add("From", f"<{IMPU}>;tag={self.to_tag}")
         headers.add("To", request.headers.get("From") or "")
