@@ -20,10 +20,12 @@ from sipprofile.server.network.state import DefaultRoute
 from sipprofile.server.registry.access_point import AccessPointError, interface_names
 from sipprofile.server.registry.model import PROXY, REGISTRAR, Profile
 from sipprofile.server.registry.service import ProfileRegistry
+from sipprofile.server.sip.aka import UsimKeys
 from sipprofile.server.tasks import TaskSet
 from sipprofile.server.transport.flows import Flows
 
 from .access_point import NetworkPath, choose, unavailable_reason
+from .profile_config import usim_keys
 from .session import Session
 from .status_batch import StatusSink
 from .timers import Timers
@@ -67,6 +69,7 @@ class Engine:
             set_status=registry.set_status,
             raise_event=registry.raise_event,
             raise_error=registry.raise_error,
+            save_sqn=lambda pid, sqn: self._spawn(registry.save_sqn(pid, sqn)),
         )
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -88,11 +91,20 @@ class Engine:
     async def _make(self, profile: Profile) -> Session | None:
         """A new session for ``profile``, its passwords read (None if one appeared)."""
         passwords = (await self.registry.passwords([profile.id])).get(profile.id, {})
+        usim = await self._usim(profile)
         if profile.id in self._sessions:
             return None
-        return self._new_session(profile, passwords)
+        return self._new_session(profile, passwords, usim)
 
-    def _new_session(self, profile: Profile, passwords: dict[str, str]) -> Session:
+    async def _usim(self, profile: Profile) -> UsimKeys | None:
+        """The profile's software USIM, read only for a profile that has AKA keys."""
+        if not profile.settings.aka.has_keys:
+            return None
+        return usim_keys(await self.registry.usim_keys(profile.id))
+
+    def _new_session(
+        self, profile: Profile, passwords: dict[str, str], usim: UsimKeys | None = None
+    ) -> Session:
         session = Session(
             profile,
             passwords.get(REGISTRAR),
@@ -102,6 +114,7 @@ class Engine:
             self.timers,
             *self._path_of(profile),
             behaviour=self.registry.registration_behaviour(profile),
+            usim=usim,
         )
         self._sessions[profile.id] = session
         return session
@@ -181,7 +194,8 @@ class Engine:
 
         async def load() -> None:
             found = (await self.registry.passwords([profile.id])).get(profile.id, {})
-            session.set_credentials(profile, found.get(REGISTRAR), found.get(PROXY))
+            usim = await self._usim(profile)
+            session.set_credentials(profile, found.get(REGISTRAR), found.get(PROXY), usim)
 
         self._spawn(load())
 
@@ -205,13 +219,16 @@ class Engine:
         UDP needs no waiting, so those sessions start right here, without a task.
         """
         passwords = await self.registry.passwords(p.id for p in profiles)
+        usims = {p.id: await self._usim(p) for p in profiles if p.settings.aka.has_keys}
         burst = max(1, round(AUTOSTART_RATE * AUTOSTART_TICK))
         for first in range(0, len(profiles), burst):
             if first:
                 await asyncio.sleep(random.uniform(0.5, 1.5) * AUTOSTART_TICK)
             for profile in profiles[first : first + burst]:
                 if profile.id not in self._sessions:
-                    session = self._new_session(profile, passwords.get(profile.id, {}))
+                    session = self._new_session(
+                        profile, passwords.get(profile.id, {}), usims.get(profile.id)
+                    )
                     try:
                         started = session.start_now()
                     except Exception:  # as a failed task would be: logged, the rest go on

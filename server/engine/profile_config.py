@@ -8,18 +8,22 @@ sans-I/O ``RegistrationConfig``, so that those rules sit in one place.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import uuid
 from typing import Final
 
-from sipprofile.server.registry.model import Profile
+from sipprofile.server.registry.model import Profile, UsimSecrets
 from sipprofile.server.registry.validation import parse_uri_cached
+from sipprofile.server.sip.aka import AkaError, UsimKeys
 from sipprofile.server.sip.digest import Credentials
 from sipprofile.server.sip.registration import BACKOFF_BASE, RegistrationConfig
 from sipprofile.server.sip.uri import SipUri, parse_uri
 from sipprofile.server.transport.flow import Flow
 from sipprofile.server.transport.resolve import TlsPolicy
 from sipprofile.server.types import IETF, RegistrationBehaviour
+
+_log = logging.getLogger(__name__)
 
 USER_AGENT: Final = "sipprofiled/0.1"
 #: How a profile of an unknown type (a plug-in since removed) registers.
@@ -133,6 +137,7 @@ def registration_config(
     proxy_password: str | None,
     contact_address: str | None = None,
     behaviour: RegistrationBehaviour = IETF_BEHAVIOUR,
+    usim: UsimKeys | None = None,
 ) -> RegistrationConfig:
     """The REGISTER settings of ``profile`` on ``flow`` towards ``uri``.
 
@@ -153,8 +158,8 @@ def registration_config(
     if behaviour.private_identity_username and s.private_identity:
         username = s.private_identity  # TS 24.229: the private user identity
     creds = None
-    if password is not None:
-        creds = Credentials(username, password, s.registrar.realm or None)
+    if password is not None or usim is not None:  # AKA needs no password
+        creds = Credentials(username, password or "", s.registrar.realm or None, usim=usim)
     proxy_creds = None
     if proxy_password is not None:
         proxy_creds = Credentials(s.outbound_proxy.username or aor.user or "",
@@ -187,3 +192,19 @@ def registration_config(
         credentials=creds,
         proxy_credentials=proxy_creds,
     )
+
+
+def usim_keys(secrets: UsimSecrets | None) -> UsimKeys | None:
+    """The software USIM of stored AKA keys; None without keys (or with unusable ones).
+
+    The registry validated them when written, so ``AkaError`` here means a database
+    edited by hand: the profile then answers no AKA challenge, which fails it with
+    AuthenticationFailed, and the log says why without the keys.
+    """
+    if secrets is None:
+        return None
+    try:
+        return UsimKeys.from_settings(secrets.k, secrets.op, secrets.opc, secrets.amf, secrets.sqn)
+    except AkaError as exc:
+        _log.warning("stored AKA keys are unusable: %s", exc)
+        return None

@@ -14,10 +14,12 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 
 from sipprofile.proto.names import ERROR_PREFIX, Event
 from sipprofile.proto.schema import State
 from sipprofile.server.registry.model import NO_FLOW, Profile
+from sipprofile.server.sip.aka import UsimKeys
 from sipprofile.server.sip.message import Response
 from sipprofile.server.sip.registration import (
     Registration,
@@ -30,6 +32,7 @@ from sipprofile.server.sip.registration_events import (
     Retrying,
     SendRequest,
     StateChanged,
+    UsimSequence,
 )
 from sipprofile.server.sip.registration_events import Event as RegEvent
 from sipprofile.server.sip.uri import SipUri, parse_uri, uri_equivalent
@@ -48,19 +51,17 @@ from .profile_config import (
     sent_by,
     tls_policy,
 )
-from .reg_event import RegEventHooks, RegEventWatch
+from .reg_event import RegEventWatch
 from .servers import Servers, binding
 from .session_moves import SessionMoves
+from .session_reg_event import SessionRegEvent
 from .status_batch import UNBOUND, StatusBatch, StatusSink
 from .timers import Timers
 
 _log = logging.getLogger(__name__)
 
-#: The network ended an IMS registration twice (reg event): not registered again.
-DEREGISTERED_BY_NETWORK = "DeregisteredByNetwork"
 
-
-class Session(SessionMoves):
+class Session(SessionMoves, SessionRegEvent):
     """The registration of one profile, alive while it is wanted."""
 
     def __init__(
@@ -74,8 +75,11 @@ class Session(SessionMoves):
         path: NetworkPath | None = DEFAULT_PATH,
         network_reason: str = "",
         behaviour: RegistrationBehaviour = IETF_BEHAVIOUR,
+        usim: UsimKeys | None = None,
     ) -> None:
         self.profile = profile
+        #: The software USIM answering AKA challenges (ims), its SQN kept current.
+        self._usim = usim
         #: How this profile's type registers (expiry, retries, the IMS extras).
         self.behaviour = behaviour
         self._passwords = (password, proxy_password)
@@ -191,11 +195,16 @@ class Session(SessionMoves):
             self._feed(self._machine.update(config, self._loop.time()))
 
     def set_credentials(
-        self, profile: Profile, password: str | None, proxy_password: str | None
+        self,
+        profile: Profile,
+        password: str | None,
+        proxy_password: str | None,
+        usim: UsimKeys | None = None,
     ) -> None:
         """New credentials, used from the next challenge on; the binding stays."""
         self.profile = profile
         self._passwords = (password, proxy_password)
+        self._usim = usim
         if self._machine is not None and self._flow is not None:
             config = self._config(self._flow, self._hop)
             self._machine.set_credentials(config.credentials, config.proxy_credentials)
@@ -249,6 +258,7 @@ class Session(SessionMoves):
             proxy_password=proxy_password,
             contact_address=self._contact_address,
             behaviour=self.behaviour,
+            usim=self._usim,
         )
 
     def _on_response(self, response: Response) -> None:
@@ -337,6 +347,10 @@ class Session(SessionMoves):
             self._report_failure(event.error, event.message)
             if isinstance(event, Failed):
                 self.done.set()
+        elif isinstance(event, UsimSequence):  # rare: last of the checks
+            if self._usim is not None:
+                self._usim = replace(self._usim, sqn=event.sqn)
+            self._status.save_sqn(event.sqn)
 
     def _report_failure(self, error: str, message: str) -> None:
         pid = self.profile.id
@@ -380,73 +394,3 @@ class Session(SessionMoves):
         if self._machine is not None and self._flow is not None:
             config = self._config(self._flow, self._hop)
             self._feed(self._machine.update(config, self._loop.time()))
-
-    # ---------------------------------------------------------------- IMS reg event
-
-    def _watch_registration(self, event: Registered) -> None:
-        """Subscribe to the registration's state (TS 24.229 §5.1.1.3), once per binding.
-
-        To the first registered public identity (the default one), along the
-        registration's route and Service-Route, over its flow; anew when the Contact
-        changed (another flow or address) or the previous subscription ended.
-        """
-        watch, flow, machine = self._watch, self._flow, self._machine
-        if watch is not None and watch.active and watch.config.contact == event.contact:
-            return
-        self._end_watch()
-        if flow is None or machine is None:
-            return
-        config = RegEventWatch.new_config(
-            aor=event.aors[0] if event.aors else self.profile.settings.aor,
-            contact=event.contact,
-            flow=flow,
-            via_sent_by=machine.config.via_sent_by,
-            route=machine.config.route + event.service_route,
-            user_agent=machine.config.user_agent,
-        )
-        hooks = RegEventHooks(self._network_deactivated, self._network_shortened, self._watch_ended)
-        self._watch = RegEventWatch(
-            self.profile.id, config, flow, self._flows.dispatcher, self._timers, hooks
-        )
-        self._watch.start()
-
-    def _end_watch(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
-            self._watch = None
-
-    def _network_deactivated(self, why: str) -> None:
-        """The network ended our registration: register again, once; then give up.
-
-        TS 24.229 §5.1.1.5 and the reference's IMS agent: a deactivation is answered by
-        one new registration; a second is reported as deregistered by the network
-        (``DeregisteredByNetwork``), and nothing more is sent until Refresh or Enable.
-        """
-        machine = self._machine
-        if machine is None or self.done.is_set():
-            return
-        self._deactivations += 1
-        self._end_watch()
-        if self._deactivations == 1 and why != "rejected":
-            _log.info("profile %d: registering again after the network ended it", self.profile.id)
-            self._feed(machine.register(self._loop.time()))
-            return
-        machine.suspend()
-        self._status.set(state=State.FAILED, **UNBOUND)
-        self._report_failure(
-            DEREGISTERED_BY_NETWORK, f"the network ended the registration ({why}), again"
-        )
-        self._feed([])
-
-    def _network_shortened(self, seconds: int) -> None:
-        if self._machine is not None and not self.done.is_set():
-            self._feed(self._machine.shorten(seconds, self._loop.time()))
-
-    def _watch_ended(self, reason: str) -> None:
-        """The subscription ended; a ``deactivated`` or ``timeout`` one is made again now."""
-        self._watch = None
-        last, machine = self._last_registered, self._machine
-        registered = machine is not None and machine.state.value == State.REGISTERED
-        again = reason in ("deactivated", "timeout") and registered and not self.done.is_set()
-        if again and last is not None:
-            self._loop.call_soon(self._watch_registration, last)

@@ -63,6 +63,8 @@ class SessionMoves:
     _waiting: bool
     _reregister: bool
     _switched: bool
+    #: ``SessionRegEvent._end_watch``: declared, not stubbed, so the MRO finds it there.
+    _end_watch: Callable[[], None]
 
     def _attach(self, flow: Flow, uri: SipUri) -> None:
         raise NotImplementedError
@@ -74,9 +76,6 @@ class SessionMoves:
         raise NotImplementedError
 
     def _report_failure(self, error: str, message: str) -> None:
-        raise NotImplementedError
-
-    def _end_watch(self) -> None:
         raise NotImplementedError
 
     async def _connect(self, uri: SipUri) -> Flow | None:

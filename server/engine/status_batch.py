@@ -37,6 +37,9 @@ class StatusSink:
     set_status: Callable[..., None]
     raise_event: Callable[[int, str], None]
     raise_error: Callable[[int, str, str], None]
+    #: Store a software USIM's new highest SQN (profile id, SQN): not a status, but
+    #: the one thing a registration writes back to the profile.
+    save_sqn: Callable[[int, int], None] = lambda _profile_id, _sqn: None
 
 
 class StatusBatch:
@@ -68,6 +71,10 @@ class StatusBatch:
         """Raise a ``ProfileEvent`` after the changes it reports."""
         self.apply()
         self._sink.raise_event(self._profile_id, name)
+
+    def save_sqn(self, sqn: int) -> None:
+        """Have the USIM's new highest SQN stored."""
+        self._sink.save_sqn(self._profile_id, sqn)
 
     def error(self, name: str, message: str) -> None:
         """Raise a ``ProfileError`` after the changes it reports."""

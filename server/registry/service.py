@@ -156,6 +156,8 @@ class ProfileRegistry:
         """How ``profile`` registers, as its type says (IETF's for a type since removed)."""
         settings = profile.settings
         kind = self.types.get(settings.type) or IETF
+        if type(kind).registration_behaviour is ProfileType.registration_behaviour:
+            return kind.behaviour  # decided per type: no settings to hand over (start-up cost)
         return kind.registration_behaviour({n: getattr(settings, f) for n, f in FIELDS.items()})
 
     def _type(self, name: str) -> ProfileType:

@@ -240,15 +240,13 @@ class _Reader:
             self.uri_text.append(data)
 
 
-def _refuse_doctype(
-    name: str, system_id: str | None, public_id: str | None, internal: bool
-) -> None:
+def _refuse_doctype(name: str, system_id: str | None, public_id: str | None, internal: int) -> None:
     raise ReginfoError("a DOCTYPE is not accepted (no DTDs, no entities)")
 
 
 def _refuse_entity(
     name: str,
-    is_parameter: bool,
+    is_parameter: int,  # expat passes 0 or 1, not a bool (mypyc checks)
     value: str | None,
     base: str | None,
     system_id: str | None,

@@ -17,6 +17,7 @@ deregistration that removes only our own Contact.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
@@ -335,9 +336,10 @@ class Registration:
 
     def _authorization(self) -> Iterator[tuple[str, str]]:
         """The lines that change per request: sec-agree's, then the digest answers."""
-        if self._security is not None:
-            yield from self._security.lines()
-        yield from authorization_lines(self._auth, self._proxy_auth, self.config, self._request_uri)
+        lines = authorization_lines(self._auth, self._proxy_auth, self.config, self._request_uri)
+        if self._security is None:  # the usual case: no second generator to go through
+            return lines
+        return itertools.chain(self._security.lines(), lines)
 
     # ------------------------------------------------------------------ responses
 
