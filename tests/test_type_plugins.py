@@ -14,7 +14,8 @@ import asyncio
 import os
 from pathlib import Path
 
-from busutil import raw_bus
+import pytest
+from busutil import CallFailed, raw_bus
 from conftest import daemon_command, wait_for_name
 from interop.scripted import (  # noqa: F401
     ScriptedRegistrar,
@@ -22,6 +23,8 @@ from interop.scripted import (  # noqa: F401
     scripted_registrar_factory,
 )
 from interop.waiting import wait_state
+
+from sipprofile.proto import names
 
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 
@@ -41,6 +44,10 @@ async def test_a_plugin_type_is_served_and_registers_its_way_broken_ones_are_ski
             async with raw_bus(dbus_address) as raw:
                 types = [tuple(t) for t in await raw.registry("SupportedTypes")]
                 assert types == [("internet", "IETF"), ("ims", "ims"), ("other", "test-trunk")]
+                with pytest.raises(CallFailed) as refused:  # the type's own validation
+                    await raw.create(Type="test-trunk", Aor="sip:trunk@example.com")
+                assert refused.value.name == names.Error.INVALID_ARGUMENT
+                assert "needs Registrar.Uri" in str(refused.value)
                 path = await raw.create(
                     Type="test-trunk",
                     Aor="sip:trunk@example.com",

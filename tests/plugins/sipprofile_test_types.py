@@ -6,9 +6,24 @@ same ``ProfileType``/``RegistrationBehaviour`` as the built-in IETF and ims type
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from sipprofile.server.types import ProfileType, RegistrationBehaviour
 
-TRUNK = ProfileType(
+
+@dataclass(frozen=True, slots=True)
+class TrunkType(ProfileType):
+    """A trunk needs its registrar: the type's own validation."""
+
+    def check(self, settings: Mapping[str, Any]) -> str | None:
+        if not settings["Registrar"].uri:
+            return "a test-trunk profile needs Registrar.Uri"
+        return None
+
+
+TRUNK = TrunkType(
     name="test-trunk",
     defaults={"AutoRegistration": True},
     behaviour=RegistrationBehaviour(default_expires=120, option_tags=("timer",)),
