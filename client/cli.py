@@ -37,6 +37,7 @@ from sipprofile.client.cli_settings import (
     merge_collections,
     settings_from_args,
 )
+from sipprofile.client.cli_transfer import add_transfer_commands, cmd_export, cmd_import
 from sipprofile.client.errors import NotEnabled, SipProfileError
 from sipprofile.client.registry import Registry
 from sipprofile.proto.names import BUS_NAME
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("force-disable", "drop every holder of a profile and deregister it", _FORCE_HELP),
     ):
         command(name, help_text, about).add_argument("id", metavar="ID", type=_profile_id)
+    add_transfer_commands(command)
     return parser
 
 
@@ -279,6 +281,8 @@ COMMANDS: Final[dict[str, Handler]] = {
     "disable": cmd_disable,
     "refresh": cmd_refresh,
     "force-disable": cmd_force_disable,
+    "export": cmd_export,
+    "import": cmd_import,
 }
 
 

@@ -311,6 +311,18 @@ class Registry:
         (path,) = await self._registry_call("CreateProfile", "a{sv}", [variants], "o")
         return await self._profile(path)
 
+    async def import_profiles(
+        self, profiles: Sequence[Mapping[str, object]]
+    ) -> builtins.list[Profile]:
+        """Create several profiles in one transaction: all of them, or none.
+
+        Each is checked as :meth:`create` checks one; ``InvalidArgument`` names the
+        first faulty one by its position (from 1) and nothing is created.
+        """
+        variants = [settings_to_variants(settings) for settings in profiles]
+        (paths,) = await self._registry_call("ImportProfiles", "aa{sv}", [variants], "ao")
+        return await self._profiles(paths)
+
     async def list(self) -> builtins.list[Profile]:
         """All profiles, in id order."""
         (paths,) = await self._registry_call("ListProfiles", reply="ao")

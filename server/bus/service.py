@@ -21,7 +21,7 @@ from dbus_fast.aio import MessageBus
 
 from sipprofile.proto import names
 from sipprofile.proto.schema import SETTINGS, STATUS
-from sipprofile.server.errors import DomainError, ReadOnly
+from sipprofile.server.errors import DomainError, InvalidArgument, ReadOnly
 from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.registry.sharing import Sharing
 from sipprofile.server.tasks import TaskSet
@@ -41,6 +41,9 @@ from .managed_objects import (
 from .signals import Announcer
 from .values import profile_properties, unwrap, unwrap_dict
 from .wire import Premarshalled
+
+#: Profiles one ImportProfiles call may create (a sane bound on one transaction).
+MAX_IMPORT: Final = 10_000
 
 _log = logging.getLogger(__name__)
 
@@ -92,6 +95,7 @@ class BusService:
         intro = names.INTROSPECTABLE_INTERFACE
         self._registry_methods: dict[tuple[str, str], Handler] = {
             (reg, "CreateProfile"): self._create_profile,
+            (reg, "ImportProfiles"): self._import_profiles,
             (reg, "ListProfiles"): self._list_profiles,
             (reg, "ListProfilesByType"): self._list_by_type,
             (reg, "ListProfilesByAor"): self._list_by_aor,
@@ -240,6 +244,13 @@ class BusService:
     async def _create_profile(self, msg: Message, _: int) -> Message:
         profile = await self.registry.create(unwrap_dict(msg.body[0]))
         return Message.new_method_return(msg, "o", [names.profile_path(profile.id)])
+
+    async def _import_profiles(self, msg: Message, _: int) -> Message:
+        raws = msg.body[0]
+        if len(raws) > MAX_IMPORT:
+            raise InvalidArgument(f"{len(raws)} profiles in one import; at most {MAX_IMPORT}")
+        profiles = await self.registry.create_many([unwrap_dict(raw) for raw in raws])
+        return self._paths(msg, [profile.id for profile in profiles])
 
     @staticmethod
     def _paths(msg: Message, ids: list[int]) -> Message:

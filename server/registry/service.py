@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -42,6 +42,7 @@ from .model import (
     ProfileStatus,
     Typed,
     UsimSecrets,
+    ValidChanges,
 )
 from .validation import parse_uri_cached, redact, validate_changes
 
@@ -215,6 +216,68 @@ class ProfileRegistry:
 
     async def create(self, raw: Mapping[str, Typed]) -> Profile:
         """Validate and store a new profile; the first profile becomes the default."""
+        [profile] = await self.create_many([raw])
+        return profile
+
+    async def create_many(self, raws: Sequence[Mapping[str, Typed]]) -> list[Profile]:
+        """Validate every new profile, then store them all in one transaction, or none.
+
+        What ``sipprofilectl import`` needs: a file of profiles is taken whole or not at
+        all, each checked exactly as ``CreateProfile`` checks one. An error names the
+        profile by its position (from 1) when there are several. Of several marked
+        ``Default``, the last one wins, as if they had been created one by one.
+        """
+        prepared: list[_NewProfile] = []
+        for number, raw in enumerate(raws, start=1):
+            try:
+                prepared.append(self._prepare(raw))
+            except InvalidArgument as exc:
+                if len(raws) == 1:
+                    raise
+                raise InvalidArgument(f"profile {number}: {exc}") from None
+
+        def job(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[tuple[Profile, bytes | None]], Profile | None]:
+            created: dict[int, tuple[Profile, bytes | None]] = {}
+            first_default = store.default_id(conn)
+            for new in prepared:  # as if created one by one, in one transaction
+                old_default = store.default_id(conn)
+                final = new.settings
+                if old_default is None:
+                    final = replace(final, default=True)
+                elif final.default:
+                    store.set_default(conn, None)
+                wire = self._wire(final)
+                new_id = store.insert(conn, final, new.aor_key, new.contact_user, wire)
+                if new.changes.passwords:
+                    store.set_passwords(conn, new_id, new.changes.passwords)
+                if new.changes.aka:
+                    store.set_aka(conn, new_id, new.changes.aka)
+                created[new_id] = (Profile(new_id, final, new.contact_user), wire)
+                if final.default and old_default is not None:
+                    self._touch(conn, old_default)  # its bus form says Default=false now
+                    if old_default in created:  # one of ours: created, then demoted
+                        earlier, _ = created[old_default]
+                        settings = replace(earlier.settings, default=False)
+                        created[old_default] = (
+                            Profile(old_default, settings, earlier.contact_user),
+                            self._wire(settings),
+                        )
+            demoted = None
+            if first_default is not None and store.default_id(conn) != first_default:
+                demoted = store.get(conn, first_default)
+            return list(created.values()), demoted
+
+        created, demoted = await self.db.write(job)
+        for profile, wire in created:
+            self._emit(ProfileCreated(profile, wire))
+        if demoted is not None:
+            self._emit(ProfileChanged(demoted, ("Default",)))
+        return [profile for profile, _ in created]
+
+    def _prepare(self, raw: Mapping[str, Typed]) -> _NewProfile:
+        """A new profile's checked settings, secrets and Contact user, not yet stored."""
         changes = validate_changes(raw, current=None)
         kind = self._type(changes.settings.get("type", DEFAULT_TYPE))
         if "aor" not in changes.settings:
@@ -224,33 +287,7 @@ class ProfileRegistry:
         defaults: dict[str, Any] = {FIELDS[k]: v for k, v in kind.defaults.items()}
         settings = ProfileSettings(**{**defaults, **changes.settings, "type": kind.name})
         self._check_type_rules(kind, settings)
-        aor_key = _aor_key(settings.aor)
-        contact_user = secrets.token_hex(8)
-
-        def job(conn: sqlite3.Connection) -> tuple[Profile, Profile | None, bytes | None]:
-            old_default = store.default_id(conn)
-            final = settings
-            if old_default is None:
-                final = replace(settings, default=True)
-            elif settings.default:
-                store.set_default(conn, None)
-            wire = self._wire(final)
-            new_id = store.insert(conn, final, aor_key, contact_user, wire)
-            if changes.passwords:
-                store.set_passwords(conn, new_id, changes.passwords)
-            if changes.aka:
-                store.set_aka(conn, new_id, changes.aka)
-            demoted = None
-            if final.default and old_default is not None:
-                self._touch(conn, old_default)
-                demoted = store.get(conn, old_default)
-            return Profile(new_id, final, contact_user), demoted, wire
-
-        profile, demoted, wire = await self.db.write(job)
-        self._emit(ProfileCreated(profile, wire))
-        if demoted is not None:
-            self._emit(ProfileChanged(demoted, ("Default",)))
-        return profile
+        return _NewProfile(settings, changes, _aor_key(settings.aor), secrets.token_hex(8))
 
     async def update(self, profile_id: int, raw: Mapping[str, Typed]) -> tuple[str, ...]:
         """Validate and store changes; returns the properties whose value changed."""
@@ -353,3 +390,13 @@ def _get(conn: sqlite3.Connection, profile_id: int) -> Profile:
     if profile is None:
         raise NotFound(f"there is no profile with id {profile_id}")
     return profile
+
+
+@dataclass(frozen=True, slots=True)
+class _NewProfile:
+    """A validated profile to be created: settings, secrets, AOR key, Contact user."""
+
+    settings: ProfileSettings
+    changes: ValidChanges
+    aor_key: str
+    contact_user: str

@@ -81,7 +81,7 @@ async def test_served_properties_have_the_contract_types(raw: Raw) -> None:
 
 
 def _sample(sig: str) -> object:
-    return {"a{sv}": {}, "s": "sip:nobody@example.com", "t": 1, "": None}[sig]
+    return {"a{sv}": {}, "aa{sv}": [], "s": "sip:nobody@example.com", "t": 1, "": None}[sig]
 
 
 async def test_every_contract_method_is_served(raw: Raw) -> None:
