@@ -301,19 +301,14 @@ class ScriptedRegistrar:
 
     def send(self, message: Response, to: Received) -> None:
         """Send ``message`` where ``to`` came from (UDP source, or its connection)."""
-        data = message.to_bytes()
         self.sent.append((message, to.source, asyncio.get_running_loop().time()))
-        if to.transport == "udp":
-            assert self._udp is not None
-            self._udp.sendto(data, to.source)
-        else:
-            writer = self._streams.get(to.source)
-            if writer is not None and not writer.is_closing():
-                writer.write(data)
+        self._deliver(message.to_bytes(), to)
 
     def send_request(self, request: Request, to: Received) -> None:
         """Send a request where ``to`` came from (a NOTIFY back over the UE's flow)."""
-        data = request.to_bytes()
+        self._deliver(request.to_bytes(), to)
+
+    def _deliver(self, data: bytes, to: Received) -> None:
         if to.transport == "udp":
             assert self._udp is not None
             self._udp.sendto(data, to.source)

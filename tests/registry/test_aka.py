@@ -4,7 +4,6 @@ the engine's accessors, and what a change of the keys means for a live registrat
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -25,8 +24,6 @@ from sipprofile.server.registry.model import (
 from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.registry.sharing import Sharing, change_kind
 from sipprofile.server.registry.validation import validate_changes
-from sipprofile.server.store.database import Database
-from sipprofile.server.types import load_types
 
 # TS 35.208 test set 1
 K = "465b5ce8b199b49faa5f0a2ee238a6bc"
@@ -170,15 +167,6 @@ class RecordingEngine:
 
     def update_credentials(self, profile: Profile) -> None:
         self.calls.append(("update_credentials", profile.id))
-
-
-@pytest.fixture
-async def registry(tmp_path: Path):
-    db = await Database.open(tmp_path / "profiles.db")
-    try:
-        yield ProfileRegistry(db, load_types())
-    finally:
-        await db.close()
 
 
 async def test_a_held_profile_gets_new_keys_at_the_next_challenge(

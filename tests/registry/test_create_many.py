@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from sipprofile.server.errors import InvalidArgument
 from sipprofile.server.registry.events import DomainEvent, ProfileChanged, ProfileCreated
 from sipprofile.server.registry.service import ProfileRegistry
-from sipprofile.server.store.database import Database
-from sipprofile.server.types import load_types
 
 
 def raw(aor: str, **more: tuple[str, object]) -> dict[str, tuple[str, object]]:
     return {"Aor": ("s", aor), **more}
-
-
-@pytest.fixture
-async def registry(tmp_path: Path):
-    db = await Database.open(tmp_path / "profiles.db")
-    try:
-        yield ProfileRegistry(db, load_types())
-    finally:
-        await db.close()
 
 
 async def test_all_are_created_with_their_events(registry: ProfileRegistry) -> None:

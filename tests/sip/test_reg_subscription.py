@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from sip.test_registration import sent
 from sipprofile.server.sip.digest import Credentials
 from sipprofile.server.sip.message import Headers, Request, Response
 from sipprofile.server.sip.parser import parse_message
@@ -62,16 +63,6 @@ def machine(**changes: object) -> RegSubscription:
     return RegSubscription(
         config(**changes), branch_factory=lambda: next(branches), cnonce_factory=lambda: "cn"
     )
-
-
-def sent(events: list) -> list[Request]:
-    out = []
-    for event in events:
-        if isinstance(event, SendRequest):
-            message = parse_message(event.data)
-            assert isinstance(message, Request)
-            out.append(message)
-    return out
 
 
 def answers(events: list) -> list[Response]:
