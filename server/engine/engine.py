@@ -64,6 +64,8 @@ class Engine:
         #: The newest settings waiting for a restart, and the restart under way.
         self._latest: dict[int, Profile] = {}
         self._transitions: dict[int, asyncio.Task[Any]] = {}
+        #: Deregistrations under way, by profile: a new start waits for its own.
+        self._stopping: dict[int, asyncio.Task[Any]] = {}
         self._tasks = TaskSet("a registration task")
         self._sink = StatusSink(
             set_status=registry.set_status,
@@ -84,6 +86,7 @@ class Engine:
         self._spawn(self._start(profile))
 
     async def _start(self, profile: Profile) -> None:
+        await self._stopped(profile.id)
         session = await self._make(profile)
         if session is not None:
             await session.start()
@@ -157,7 +160,26 @@ class Engine:
         self._latest.pop(profile_id, None)
         session = self._sessions.pop(profile_id, None)
         if session is not None:
-            self._spawn(session.stop())
+            task = self._tasks.spawn(session.stop())
+            self._stopping[profile_id] = task
+
+            def done(_: asyncio.Task[Any]) -> None:
+                if self._stopping.get(profile_id) is task:
+                    del self._stopping[profile_id]
+
+            task.add_done_callback(done)
+
+    async def _stopped(self, profile_id: int) -> None:
+        """Wait for a deregistration of the profile that is still under way.
+
+        A Disable quickly followed by an Enable: the old un-REGISTER (same Contact)
+        must not reach the registrar after the new REGISTER and remove the fresh
+        binding, and the old session's final "unregistered" must not be shown after
+        the new one's "registering".
+        """
+        task = self._stopping.get(profile_id)
+        if task is not None:
+            await asyncio.wait([task])
 
     def restart(self, profile: Profile) -> None:
         """Deregister with the old settings, then register with the new ones.
@@ -173,6 +195,7 @@ class Engine:
 
     async def _settle(self, profile_id: int) -> None:
         while (profile := self._latest.pop(profile_id, None)) is not None:
+            await self._stopped(profile_id)
             old = self._sessions.pop(profile_id, None)
             if old is not None:
                 await old.stop()
@@ -241,10 +264,11 @@ class Engine:
         """Deregister everything in parallel, in at most ``grace`` seconds."""
         sessions = list(self._sessions.values())
         self._sessions.clear()
-        if sessions:
-            await asyncio.wait(
-                [asyncio.ensure_future(s.stop(grace)) for s in sessions], timeout=grace + 0.5
-            )
+        # with the deregistrations already under way (a hold released just before)
+        pending = [asyncio.ensure_future(s.stop(grace)) for s in sessions]
+        pending += self._stopping.values()
+        if pending:
+            await asyncio.wait(pending, timeout=grace + 0.5)
         self._unwatch()
         self._tasks.cancel()
         self.timers.close()

@@ -352,3 +352,22 @@ async def test_no_nat_no_warning(
         session = daemon.daemon.engine._sessions[1]
         assert session.public_address == contact_uri(registrar.registers[-1]).split("@", 1)[1]
         assert "sees us at" not in caplog.text
+
+
+async def test_disable_then_enable_at_once_deregisters_first(scripted_registrar, daemon) -> None:
+    """The old un-REGISTER (same Contact) must not reach the registrar after the new
+    REGISTER, which it would remove; nor may the old "unregistered" follow the new state."""
+    registrar = scripted_registrar
+    bindings, registrar.default = bindings_behind_nat(None)
+    async with raw_bus(daemon.address) as raw:
+        path = await enable(raw, registrar)
+        await wait_state(raw, path, "registered")
+        registrar.answer(drop)  # the un-REGISTER is answered only when retransmitted
+        await raw.profile(path, "Disable")
+        await raw.profile(path, "Enable")
+        await wait_state(raw, path, "registered", timeout=10)
+        await asyncio.sleep(1.0)  # a late un-REGISTER or state would have come by now
+        assert (await raw.get_all(path))["State"] == "registered"
+        expiries = [requested_expiry(r.request) for r in registrar.registers]
+        assert expiries == [3600, 0, 0, 3600]  # register, deregister (twice), register
+        assert len(bindings) == 1
