@@ -57,3 +57,58 @@ bench: setup compiled
 
 clean:
 	rm -rf build .venv *.egg-info
+
+# ---- make install / make uninstall: the system integration files --------------------
+# What makes sipprofiled a system service like hostnamed: units, D-Bus activation, the
+# bus policy, the polkit actions, the system user and its state directory. The Python
+# package (and with it $(BINDIR)/sipprofiled) is not installed here: a distribution
+# builds it with its Python packaging (pybuild, with SIPPROFILE_MYPYC=1 for the
+# compiled core), by hand it is `pip install` (README, "Installing"). The files name
+# the executable as $(BINDIR)/sipprofiled, so BINDIR must be where that put it.
+# Debian packaging: make install PREFIX=/usr DESTDIR=debian/sipprofiled.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSTEMD_SYSTEM_UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSTEMD_USER_UNITDIR ?= $(PREFIX)/lib/systemd/user
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+DBUS_SYSTEM_SERVICEDIR ?= $(PREFIX)/share/dbus-1/system-services
+DBUS_SESSION_SERVICEDIR ?= $(PREFIX)/share/dbus-1/services
+# dbus-daemon reads system bus policies only from /usr/share/dbus-1/system.d and
+# /etc/dbus-1/system.d, polkit its actions only from /usr/share/polkit-1/actions: with
+# a PREFIX other than /usr, point these two there (README, "Installing").
+DBUS_POLICYDIR ?= $(PREFIX)/share/dbus-1/system.d
+POLKIT_ACTIONDIR ?= $(PREFIX)/share/polkit-1/actions
+
+# source file -> installed path; the files that name the executable get BINDIR.
+INSTALL_WITH_BINDIR := \
+	systemd/sipprofiled.service=$(SYSTEMD_SYSTEM_UNITDIR)/sipprofiled.service \
+	systemd/sipprofiled-user.service=$(SYSTEMD_USER_UNITDIR)/sipprofiled.service \
+	systemd/org.sipprofile.SipProfile1.service=$(DBUS_SYSTEM_SERVICEDIR)/org.sipprofile.SipProfile1.service \
+	systemd/org.sipprofile.SipProfile1.session.service=$(DBUS_SESSION_SERVICEDIR)/org.sipprofile.SipProfile1.service
+INSTALL_AS_IS := \
+	systemd/sipprofiled.sysusers.conf=$(SYSUSERSDIR)/sipprofiled.conf \
+	systemd/sipprofiled.tmpfiles.conf=$(TMPFILESDIR)/sipprofiled.conf \
+	systemd/org.sipprofile.SipProfile1.conf=$(DBUS_POLICYDIR)/org.sipprofile.SipProfile1.conf \
+	systemd/org.sipprofile.SipProfile1.policy=$(POLKIT_ACTIONDIR)/org.sipprofile.SipProfile1.policy
+
+.PHONY: install uninstall
+
+# Plain shell and coreutils only: no network, no Python, nothing from .venv.
+install:
+	@set -e; for pair in $(INSTALL_WITH_BINDIR); do \
+		src=$${pair%%=*}; dst="$(DESTDIR)$${pair#*=}"; \
+		install -d -m 0755 "$$(dirname "$$dst")"; \
+		sed 's|/usr/bin/sipprofiled|$(BINDIR)/sipprofiled|g' "$$src" >"$$dst.tmp"; \
+		chmod 0644 "$$dst.tmp"; mv -f "$$dst.tmp" "$$dst"; echo "installed $$dst"; \
+	done
+	@set -e; for pair in $(INSTALL_AS_IS); do \
+		src=$${pair%%=*}; dst="$(DESTDIR)$${pair#*=}"; \
+		install -D -m 0644 "$$src" "$$dst"; echo "installed $$dst"; \
+	done
+
+uninstall:
+	@for pair in $(INSTALL_WITH_BINDIR) $(INSTALL_AS_IS); do \
+		dst="$(DESTDIR)$${pair#*=}"; \
+		if [ -e "$$dst" ]; then rm -f "$$dst" && echo "removed $$dst"; fi; \
+	done

@@ -290,7 +290,9 @@ async def run(args: argparse.Namespace, settings: dict[str, object]) -> int:
     """Connect, run one command, disconnect."""
     if args.command == "enable":
         return await run_enable(args)  # hooks into the connection before it starts
-    registry = await Registry.connect(bus=args.bus, address=args.address)
+    # on a terminal, polkit may ask for a password (as busctl lets it)
+    interactive = sys.stdin.isatty()
+    registry = await Registry.connect(bus=args.bus, address=args.address, interactive=interactive)
     async with registry:
         return await COMMANDS[args.command](registry, args, settings)
 

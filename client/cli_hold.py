@@ -292,6 +292,7 @@ async def run_enable(args: argparse.Namespace) -> int:
         # Registry.connect() without the shortcut: the hooks must be in place
         # before the connection starts reading.
         connection = await Connection.open(bus=args.bus, address=args.address)
+        connection.interactive = sys.stdin.isatty()  # polkit may ask for a password
         registry = Registry(connection)
         feed.attach(connection, registry)
         try:

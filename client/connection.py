@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Final, Literal
 
-from dbus_fast import BusType, Message, MessageType
+from dbus_fast import BusType, Message, MessageFlag, MessageType
 from dbus_fast.aio import MessageBus
 from dbus_fast.constants import ErrorType
 from dbus_fast.errors import DBusError
@@ -91,6 +91,9 @@ class Connection:
         #: Called once when the connection is gone, whoever closed it.
         self.on_closed: Callable[[], None] = _ignore_close
         self._bus = bus
+        #: Calls may ask for polkit's authentication dialog (a person is there):
+        #: ``ALLOW_INTERACTIVE_AUTHORIZATION``, as busctl sets on a terminal.
+        self.interactive = False
         self._owner: str | None = None
         self._owner_known = False
         self._on_reply: dict[int, Callable[[Message], None]] = {}
@@ -186,6 +189,11 @@ class Connection:
             signature=signature,
             body=list(body),
             serial=self._bus.next_serial(),
+            flags=(
+                MessageFlag.ALLOW_INTERACTIVE_AUTHORIZATION
+                if self.interactive
+                else MessageFlag.NONE
+            ),
         )
         try:
             async with self._in_flight:

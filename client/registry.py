@@ -88,14 +88,20 @@ class Registry:
         self._fetch_limit = asyncio.Semaphore(_FETCH_CONCURRENCY)
 
     @classmethod
-    async def connect(cls, *, bus: BusKind = "system", address: str | None = None) -> Registry:
+    async def connect(
+        cls, *, bus: BusKind = "system", address: str | None = None, interactive: bool = False
+    ) -> Registry:
         """Connect, subscribe to the daemon's signals, and check the daemon is there.
 
-        ``address`` (a D-Bus address) overrides ``bus``. Raises
+        ``address`` (a D-Bus address) overrides ``bus``. ``interactive``: calls let
+        polkit ask the user to authenticate (for a program with a person in front of
+        it, such as sipprofilectl on a terminal); without it a call that needs an
+        administrator's password is refused with ``AccessDenied``. Raises
         :class:`~sipprofile.client.errors.DaemonUnavailable` when the bus cannot be
         reached or sipprofiled is not on it (and cannot be activated).
         """
         connection = await Connection.open(bus=bus, address=address)
+        connection.interactive = interactive
         registry = cls(connection)
         try:
             await connection.start()

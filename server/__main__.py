@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
+from . import logs
 from .daemon import Options, run
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[Options, str]:
-    """Options and the log level from ``argv``."""
+def parse_args(argv: list[str] | None = None) -> tuple[Options, str, bool]:
+    """Options, the log level and whether to trace SIP, from ``argv``."""
     parser = argparse.ArgumentParser(
         prog="sipprofiled",
         description="SIP profile server: stores SIP accounts and serves them on D-Bus "
@@ -37,6 +37,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str]:
         "--address", metavar="ADDRESS", help="serve on the bus at this D-Bus address"
     )
     parser.add_argument(
+        "--polkit",
+        action="store_true",
+        default=None,
+        help="authorize every call with polkit on the --address bus "
+        "(always on for the system bus, not possible on the session bus)",
+    )
+    parser.add_argument(
         "--database",
         metavar="PATH",
         type=Path,
@@ -50,19 +57,25 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str]:
         choices=["debug", "info", "warning", "error"],
         help="how much to log to stderr (default: info)",
     )
+    parser.add_argument(
+        "--trace-sip",
+        action="store_true",
+        default=logs.trace_sip_from_environment(),
+        help="log every SIP message sent and received, credentials masked "
+        f"(also {logs.TRACE_ENVIRONMENT}=1)",
+    )
     args = parser.parse_args(argv)
     bus = "address" if args.address else (args.bus or "system")
-    return Options(bus=bus, address=args.address, database=args.database), args.log_level
+    if args.polkit and bus == "session":
+        parser.error("--polkit needs the system bus or --address: the session bus has no polkit")
+    options = Options(bus=bus, address=args.address, database=args.database, polkit=args.polkit)
+    return options, args.log_level, args.trace_sip
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sipprofiled`` script."""
-    options, level = parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="sipprofiled: %(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
+    options, level, trace_sip = parse_args(argv)
+    logs.setup(level, trace_sip=trace_sip)
     try:
         return asyncio.run(run(options))
     except KeyboardInterrupt:

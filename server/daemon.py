@@ -24,6 +24,7 @@ from dbus_fast.aio import MessageBus
 from sipprofile.proto.busfix import drain, harden
 from sipprofile.proto.names import BUS_NAME
 
+from .bus.authorization import PolkitAuthorizer
 from .bus.managed_objects import WIRE_FORMAT, encode_settings
 from .bus.service import BusService
 from .engine.engine import Engine
@@ -68,11 +69,19 @@ class DaemonError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """Parsed command line: which bus, which database."""
+    """Parsed command line: which bus, which database, whether polkit decides."""
 
     bus: str = "system"  # "session", "system" or "address"
     address: str | None = None
     database: Path | None = None
+    #: Ask polkit about every call; None: on the system bus only. The session bus is
+    #: one user's own already, and an --address bus may have no polkit at all.
+    polkit: bool | None = None
+
+    @property
+    def uses_polkit(self) -> bool:
+        """Whether calls are authorized with polkit (``--polkit``, or the system bus)."""
+        return self.bus == "system" if self.polkit is None else self.polkit
 
 
 def default_database(bus: str) -> Path:
@@ -144,7 +153,8 @@ class Daemon:
         self.network = await open_network_monitor()
         self.engine = Engine(self.registry, self.network)
         self.sharing = Sharing(self.registry, engine=self.engine)
-        self.service = BusService(self.bus, self.registry, self.sharing)
+        authorizer = PolkitAuthorizer(self.bus) if self.options.uses_polkit else None
+        self.service = BusService(self.bus, self.registry, self.sharing, authorizer)
         await self.service.start()
         try:
             reply = await self.bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
@@ -164,6 +174,10 @@ class Daemon:
             self.database_path,
             "compiled" if sip_core_compiled() else "pure Python",
         )
+        if authorizer is None:
+            _log.info("calls are not authorized: every client of this bus may do everything")
+        else:
+            _log.info("calls are authorized by polkit (actions org.sipprofile.SipProfile1.*)")
         self._autostart = asyncio.ensure_future(
             self.engine.autostart(await self.registry.always_on())
         )

@@ -3,8 +3,9 @@
 Profiles have no exported object each. Like sd-bus's fallback vtables, one handler
 answers for the whole ``/org/sipprofile/SipProfile1`` subtree and looks the profile up
 when a call arrives; that is what keeps memory per stored profile near zero. Each
-call is validated against the contract, handed to the registry, answered once, and
-domain events become signals after the change is committed (hostnamed's shape).
+call is authorized (polkit, ``authorization.py``), validated against the contract,
+handed to the registry, answered once, and domain events become signals after the
+change is committed (hostnamed's shape).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sipprofile.server.registry.sharing import Sharing
 from sipprofile.server.tasks import TaskSet
 
 from . import errors as bus_errors
+from .authorization import PolkitAuthorizer
 from .introspection import (
     STANDARD_INTERFACE_NAMES,
     node_xml,
@@ -84,10 +86,17 @@ Handler = Callable[[Message, int], Awaitable[Message]]
 class BusService:
     """Serves ``registry`` on ``bus`` under the names of ``sipprofile.proto.names``."""
 
-    def __init__(self, bus: MessageBus, registry: ProfileRegistry, sharing: Sharing) -> None:
+    def __init__(
+        self,
+        bus: MessageBus,
+        registry: ProfileRegistry,
+        sharing: Sharing,
+        authorizer: PolkitAuthorizer | None = None,
+    ) -> None:
         self.bus = bus
         self.registry = registry
         self.sharing = sharing
+        self.authorizer = authorizer  # None: every caller may call everything
         self._tasks = TaskSet("a bus call")
         reg = names.REGISTRY_INTERFACE
         prof = names.PROFILE_INTERFACE
@@ -211,10 +220,6 @@ class BusService:
         profile_id = names.profile_id_from_path(path)
         if profile_id is None:
             raise CallError(bus_errors.UNKNOWN_OBJECT, f"there is no object at {path}")
-        if not await self.registry.exists(profile_id):
-            if msg.member == "Introspect":
-                raise CallError(bus_errors.UNKNOWN_OBJECT, f"there is no object at {path}")
-            await self.registry.get(profile_id)  # raises NotFound with its message
         return await self._dispatch(msg, self._profile_methods, profile_id)
 
     async def _dispatch(
@@ -231,6 +236,12 @@ class BusService:
                 bus_errors.UNKNOWN_METHOD,
                 f"{msg.interface}.{member} does not exist on {msg.path}",
             )
+        if self.authorizer is not None:  # first: a refused caller learns nothing more
+            await self.authorizer.check(msg, key)
+        if profile_id and not await self.registry.exists(profile_id):
+            if member == "Introspect":
+                raise CallError(bus_errors.UNKNOWN_OBJECT, f"there is no object at {msg.path}")
+            await self.registry.get(profile_id)  # raises NotFound with its message
         expected = self._signatures[key]
         if msg.signature != expected:
             raise CallError(

@@ -353,7 +353,7 @@ class Session(SessionMoves, SessionRegEvent):
             self._status.save_sqn(event.sqn)
 
     def _report_failure(self, error: str, message: str) -> None:
-        pid = self.profile.id
+        # logged by the status batch, with the change of state it comes with
         name = ERROR_PREFIX + error
         message = printable(message)
         if self._machine is not None and self._machine.state.value == State.FAILED:
@@ -363,7 +363,6 @@ class Session(SessionMoves, SessionRegEvent):
             self._registered_once = False
             self._status.event(Event.DEREGISTERED)
         self._status.error(name, message)
-        _log.info("profile %d: %s: %s", pid, error, message)
 
     def _learn(self, public: str) -> None:
         """Keep the address the registrar saw us at; behind a NAT, register that one.

@@ -5,16 +5,26 @@ machine events would otherwise mean one ``set_status`` (and one merged signal's 
 of work) per event. Changes are noted here and applied together; an event or error
 that reports them applies them first, so a client never hears of a registration
 before its status says so.
+
+It is also where a registration's state changes are logged, one INFO line each, with
+the reason when an error came with it: every change a session makes to its status
+passes through here, with the ``LastError`` it reports, so one place logs them all and
+the line says what the bus says.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
+from sipprofile.proto.names import ERROR_PREFIX
+from sipprofile.proto.schema import State
 from sipprofile.server.registry.model import NO_FLOW
+
+_log = logging.getLogger(__name__)
 
 #: The status of a profile with no binding and no flow: after a deregistration, a
 #: stop, or when the network went away.
@@ -45,22 +55,53 @@ class StatusSink:
 class StatusBatch:
     """The noted, not yet applied, status changes of one profile."""
 
-    __slots__ = ("_changes", "_profile_id", "_sink")
+    __slots__ = ("_changes", "_profile_id", "_sink", "_state")
 
     def __init__(self, sink: StatusSink, profile_id: int) -> None:
         self._sink = sink
         self._profile_id = profile_id
         self._changes: dict[str, object] = {}
+        #: The state this session last gave the profile, for the log's "old -> new". A
+        #: session starts on a profile with none running, which is unregistered: the
+        #: session before it, if any, ended by setting that.
+        self._state: object = State.UNREGISTERED
 
     def set(self, **changes: object) -> None:
         """Note changes; the latest value of a field wins."""
         self._changes.update(changes)
 
     def apply(self) -> None:
-        """Hand the noted changes to the registry."""
-        if self._changes:
-            changes, self._changes = self._changes, {}
+        """Hand the noted changes to the registry (and log a change of state)."""
+        changes = self._changes
+        if changes:
+            self._changes = {}
             self._sink.set_status(self._profile_id, **changes)
+            if "state" in changes or "last_error" in changes:
+                self._log_change(changes)
+
+    def _log_change(self, changes: dict[str, object]) -> None:
+        """One line per change of state, and per error reported without one.
+
+        ``profile 3: registering -> registered (expires 3600 s)``, ``profile 3:
+        registered -> retrying: Timeout: ...``; an error that leaves the state as it
+        was (a connection refused again while retrying) is ``still retrying: ...``.
+        Nothing is formatted unless INFO is logged: a thousand registrations at
+        start-up pay two dictionary lookups each here.
+        """
+        old = self._state
+        state = self._state = changes.get("state", old)
+        error = changes.get("last_error")
+        failure = error if isinstance(error, tuple) and len(error) == 2 and error[0] else None
+        if (state == old and failure is None) or not _log.isEnabledFor(logging.INFO):
+            return
+        change = f"{old} -> {state}" if state != old else f"still {state}"
+        if failure is not None:
+            name = str(failure[0]).removeprefix(ERROR_PREFIX)
+            _log.info("profile %d: %s: %s: %s", self._profile_id, change, name, failure[1])
+        elif state == State.REGISTERED and "expires" in changes:
+            _log.info("profile %d: %s (expires %s s)", self._profile_id, change, changes["expires"])
+        else:
+            _log.info("profile %d: %s", self._profile_id, change)
 
     def now(self, **changes: object) -> None:
         """Apply ``changes`` (and whatever was noted) at once."""

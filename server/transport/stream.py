@@ -15,6 +15,7 @@ import ssl
 from collections.abc import Callable
 from typing import Final, cast
 
+from sipprofile.server.logs import SIP_TRACE
 from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.parser import Keepalive, StreamFramer
 
@@ -66,6 +67,8 @@ class StreamFlow(Flow, asyncio.Protocol):
             if isinstance(item, Keepalive):
                 self.pongs += 1
             else:
+                if SIP_TRACE.enabled:  # as parsed: the framer keeps no bytes of its own
+                    SIP_TRACE.received(self.transport, self.local, self.remote, item)
                 self._dispatcher.deliver(item, self.send)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -94,6 +97,8 @@ class StreamFlow(Flow, asyncio.Protocol):
         if self._stream is None or self._stream.is_closing():
             self._lost("the connection is closed")
             return
+        if SIP_TRACE.enabled:
+            SIP_TRACE.sent(self.transport, self.local, self.remote, data)
         self._stream.write(data)
 
     def on_close(self, handler: CloseHandler) -> Callable[[], None]:

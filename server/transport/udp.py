@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from sipprofile.server.logs import SIP_TRACE
+
 from .flow import CloseHandler, Dispatcher, Flow
 from .stun import is_stun, transaction_id
 from .udp_keepalive import STUN_TIMEOUT, StunKeeper
@@ -48,7 +50,10 @@ class UdpEndpoint:
         self._loop = asyncio.get_running_loop()
         self._backlog: collections.deque[tuple[bytes, Address]] = collections.deque()
         self._closed = False
-        self.port: int = sock.getsockname()[1]
+        bound = sock.getsockname()
+        self.port: int = bound[1]
+        #: The address bound ("0.0.0.0" or "::" unless an access point's): for traces.
+        self.host: str = bound[0]
         #: STUN transaction id -> the address asked and who waits for its answer.
         self.stun_waiters: dict[bytes, tuple[Address, Callable[[bytes], None]]] = {}
         self._keepers: dict[Address, StunKeeper] = {}
@@ -86,6 +91,7 @@ class UdpEndpoint:
         """Drain what has arrived (up to a batch); one bad datagram spoils nothing."""
         recvfrom = self._sock.recvfrom
         deliver = self._dispatcher.deliver
+        tracing = SIP_TRACE.enabled  # once per wake-up, not per datagram
         for _ in range(READ_BATCH):
             try:
                 data, addr = recvfrom(MAX_DATAGRAM)
@@ -103,6 +109,8 @@ class UdpEndpoint:
                     del self.stun_waiters[tid]
                     waiter[1](data)
                 continue
+            if tracing:
+                SIP_TRACE.received("udp", self.local_toward(addr), addr, data)
             try:
                 deliver(data, _Replier(self, addr))
             except Exception:
@@ -136,6 +144,11 @@ class UdpEndpoint:
             self._backlog.popleft()
         self._loop.remove_writer(self._sock.fileno())
 
+    def local_toward(self, remote: Address) -> Address:
+        """Our address as ``remote`` sees it (traces only: it may ask the kernel)."""
+        wildcard = self.host in ("0.0.0.0", "::")
+        return (local_ip_for(remote[0]) if wildcard else self.host, self.port)
+
     def keeper(self, remote: Address, timeout: float = STUN_TIMEOUT) -> StunKeeper:
         """The STUN keep-alive towards ``remote``, made on first use."""
         keeper = self._keepers.get(remote)
@@ -168,6 +181,8 @@ class _Replier:
         self._addr = addr
 
     def __call__(self, answer: bytes) -> None:
+        if SIP_TRACE.enabled:
+            SIP_TRACE.sent("udp", self._endpoint.local_toward(self._addr), self._addr, answer)
         self._endpoint.sendto(answer, self._addr)
 
 
@@ -182,6 +197,8 @@ class UdpFlow(Flow):
 
     def send(self, data: bytes) -> None:
         """Send one datagram."""
+        if SIP_TRACE.enabled:
+            SIP_TRACE.sent("udp", self.local, self.remote, data)
         self._endpoint.sendto(data, self.remote)
 
     def on_close(self, handler: CloseHandler) -> Callable[[], None]:
