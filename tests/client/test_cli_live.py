@@ -356,7 +356,7 @@ async def finish(proc: asyncio.subprocess.Process) -> Result:
     return Result(proc.returncode, out.decode(), err.decode())
 
 
-async def test_enable_registers_then_releases(daemon, registry: Registry, kamailio) -> None:
+async def test_enable_registers_then_releases(kamailio, registry: Registry, daemon) -> None:
     profile = await registry.create(registrar_settings(kamailio))
     result = await ctl(daemon.address, "enable", str(profile.id))
     assert_ok(result)
@@ -374,7 +374,7 @@ async def test_enable_registers_then_releases(daemon, registry: Registry, kamail
     await wait_for(lambda: kamailio.contacts_of("alice") == [], timeout=2.0)
 
 
-async def test_enable_with_a_wrong_password_fails(daemon, registry: Registry, kamailio) -> None:
+async def test_enable_with_a_wrong_password_fails(kamailio, registry: Registry, daemon) -> None:
     profile = await registry.create(registrar_settings(kamailio, password="wrong"))
     result = await ctl(daemon.address, "enable", str(profile.id))
     assert result.status == 1
@@ -391,7 +391,7 @@ async def test_enable_with_a_wrong_password_fails(daemon, registry: Registry, ka
     assert kamailio.contacts_of("alice") == []
 
 
-async def test_enable_wait_holds_until_sigint(daemon, registry: Registry, kamailio) -> None:
+async def test_enable_wait_holds_until_sigint(kamailio, registry: Registry, daemon) -> None:
     profile = await registry.create(registrar_settings(kamailio))
     proc = await spawn(daemon.address, "--json", "enable", "--wait", str(profile.id))
     try:
@@ -419,7 +419,7 @@ async def test_enable_wait_holds_until_sigint(daemon, registry: Registry, kamail
 
 
 async def test_enable_wait_ends_on_sigterm_and_force_disable(
-    daemon, registry: Registry, kamailio
+    registry: Registry, kamailio, daemon
 ) -> None:
     profile = await registry.create(registrar_settings(kamailio))
     first = second = await spawn(daemon.address, "--json", "enable", "--wait", str(profile.id))
@@ -490,7 +490,7 @@ async def test_enable_interrupted_before_settling(daemon, registry: Registry) ->
 
 
 async def test_enable_wait_ends_when_the_daemon_leaves(
-    daemon, registry: Registry, kamailio
+    registry: Registry, kamailio, daemon
 ) -> None:
     profile = await registry.create(registrar_settings(kamailio))
     proc = await spawn(daemon.address, "--json", "enable", "--wait", str(profile.id))
@@ -527,7 +527,7 @@ async def test_disable_from_another_process_is_not_enabled(daemon, registry: Reg
     assert "end when it exits" in " ".join(help_text.out.split())
 
 
-async def test_refresh(daemon, registry: Registry, kamailio) -> None:
+async def test_refresh(kamailio, registry: Registry, daemon) -> None:
     always_on = await registry.create(registrar_settings(kamailio, AutoRegistration=True))
     await wait_for(lambda: always_on.state == "registered")
 
@@ -543,7 +543,7 @@ async def test_refresh(daemon, registry: Registry, kamailio) -> None:
     assert f"profile {when_needed.id} is not enabled by this client" in result.err
 
 
-async def test_force_disable_is_seen_by_monitor(daemon, registry: Registry, kamailio) -> None:
+async def test_force_disable_is_seen_by_monitor(kamailio, registry: Registry, daemon) -> None:
     profile = await registry.create(registrar_settings(kamailio))
     await profile.enable()
     await wait_for(lambda: profile.state == "registered")
@@ -567,7 +567,7 @@ async def test_force_disable_is_seen_by_monitor(daemon, registry: Registry, kama
 
 
 async def test_enable_of_a_profile_another_client_holds_failed(
-    daemon, registry: Registry, kamailio
+    registry: Registry, kamailio, daemon
 ) -> None:
     profile = await registry.create(registrar_settings(kamailio, password="wrong"))
     await profile.enable()

@@ -239,6 +239,8 @@ async def test_make_before_break_on_the_wire(netlab: NetLab, lab_daemon: DaemonP
             assert removed and requested_expiry(brk.request, removed[0]) == 0
             assert make.request.call_id == brk.request.call_id  # one registration, moved
             assert brk.cseq == make.cseq + 1
+            await raw.profile(path, "Disable")  # answered while the registrar is still here
+            await wait_state(raw, path, "unregistered")
     finally:
         await registrar.close()
 

@@ -15,7 +15,7 @@ def alice(kamailio, password: str) -> dict[str, object]:
     }
 
 
-async def test_enable_wait_and_disable_as_the_readme_shows(daemon, kamailio) -> None:
+async def test_enable_wait_and_disable_as_the_readme_shows(kamailio, daemon) -> None:
     async with await Registry.connect(address=daemon.address) as registry:
         profile = await registry.create(alice(kamailio, "alice-secret"))
         events = registry.events()
@@ -45,7 +45,7 @@ async def test_enable_wait_and_disable_as_the_readme_shows(daemon, kamailio) -> 
         assert kamailio.contacts_of("alice") == []
 
 
-async def test_a_wrong_password_arrives_as_an_error_event(daemon, kamailio) -> None:
+async def test_a_wrong_password_arrives_as_an_error_event(kamailio, daemon) -> None:
     async with await Registry.connect(address=daemon.address) as registry:
         profile = await registry.create(alice(kamailio, "not-the-password"))
         events = registry.events()

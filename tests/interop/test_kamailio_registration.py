@@ -25,7 +25,7 @@ def settings(registrar, transport: str = "udp", user: str = "alice", password: s
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_enable_registers_once_and_disable_removes_the_binding(
-    daemon, kamailio, transport: str
+    kamailio, daemon, transport: str
 ) -> None:
     async with raw_bus(daemon.address) as raw:
         path = await raw.create(**settings(kamailio, transport))
@@ -46,7 +46,7 @@ async def test_enable_registers_once_and_disable_removes_the_binding(
         assert [1, "deregistered"] in events
 
 
-async def test_two_clients_share_one_binding(daemon, kamailio) -> None:
+async def test_two_clients_share_one_binding(kamailio, daemon) -> None:
     async with raw_bus(daemon.address) as first, raw_bus(daemon.address) as second:
         path = await first.create(**settings(kamailio))
         await first.profile(path, "Enable")
@@ -65,7 +65,7 @@ async def test_two_clients_share_one_binding(daemon, kamailio) -> None:
     await wait_for(lambda: kamailio.contacts_of("alice") == [], timeout=2.0)
 
 
-async def test_wrong_password_fails_without_hammering(daemon, kamailio) -> None:
+async def test_wrong_password_fails_without_hammering(kamailio, daemon) -> None:
     async with raw_bus(daemon.address) as raw:
         path = await raw.create(**settings(kamailio, password="wrong"))
         await raw.profile(path, "Enable")
@@ -85,7 +85,7 @@ async def test_wrong_password_fails_without_hammering(daemon, kamailio) -> None:
         assert 1 <= len(cseqs) <= 2, cseqs
 
 
-async def test_423_is_answered_with_min_expires(daemon, kamailio_factory) -> None:
+async def test_423_is_answered_with_min_expires(kamailio_factory, daemon) -> None:
     registrar = kamailio_factory(min_expires=7200, extra_defines={"MAX_EXPIRES": "86400"})
     async with raw_bus(daemon.address) as raw:
         path = await raw.create(**settings(registrar))
@@ -96,7 +96,7 @@ async def test_423_is_answered_with_min_expires(daemon, kamailio_factory) -> Non
         assert binding.expires is None or binding.expires > 3600
 
 
-async def test_always_on_registers_without_holders_and_after_restart(daemon, kamailio) -> None:
+async def test_always_on_registers_without_holders_and_after_restart(kamailio, daemon) -> None:
     async with raw_bus(daemon.address) as raw:
         path = await raw.create(**settings(kamailio), AutoRegistration=True)
         await wait_state(raw, path, "registered")
@@ -136,7 +136,7 @@ def tls_settings(registrar, **extensions):
     }
 
 
-async def test_tls_with_the_profiles_ca_file(daemon, kamailio_tls) -> None:
+async def test_tls_with_the_profiles_ca_file(kamailio_tls, daemon) -> None:
     ca = str(kamailio_tls.cert_path)
     async with raw_bus(daemon.address) as raw:
         path = await raw.create(**tls_settings(kamailio_tls, TlsCaFile=ca))
@@ -147,7 +147,7 @@ async def test_tls_with_the_profiles_ca_file(daemon, kamailio_tls) -> None:
         assert "tls" in (binding.socket or binding.raw.get("Socket", "")).lower()
 
 
-async def test_tls_verifies_the_server_by_default(daemon, kamailio_tls) -> None:
+async def test_tls_verifies_the_server_by_default(kamailio_tls, daemon) -> None:
     async with raw_bus(daemon.address) as raw:
         path = await raw.create(**tls_settings(kamailio_tls))
         await raw.profile(path, "Enable")
@@ -158,14 +158,14 @@ async def test_tls_verifies_the_server_by_default(daemon, kamailio_tls) -> None:
         assert kamailio_tls.contacts_of("alice") == []
 
 
-async def test_tls_verification_can_be_switched_off_for_labs(daemon, kamailio_tls) -> None:
+async def test_tls_verification_can_be_switched_off_for_labs(kamailio_tls, daemon) -> None:
     async with raw_bus(daemon.address) as raw:
         path = await raw.create(**tls_settings(kamailio_tls, TlsVerify=False))
         await raw.profile(path, "Enable")
         await wait_state(raw, path, "registered")
 
 
-async def test_registrar_down_is_retrying_then_registered_when_back(daemon, kamailio) -> None:
+async def test_registrar_down_is_retrying_then_registered_when_back(kamailio, daemon) -> None:
     kamailio.stop()
     async with raw_bus(daemon.address) as raw:
         tcp = settings(kamailio, "tcp")
@@ -180,7 +180,7 @@ async def test_registrar_down_is_retrying_then_registered_when_back(daemon, kama
         assert len(kamailio.contacts_of("alice")) == 1
 
 
-async def test_shutdown_deregisters_within_four_seconds(daemon, kamailio) -> None:
+async def test_shutdown_deregisters_within_four_seconds(kamailio, daemon) -> None:
     async with raw_bus(daemon.address) as raw:
         for user in ("alice", "bob", "carol"):
             await raw.create(**settings(kamailio, user=user), AutoRegistration=True)
@@ -194,7 +194,7 @@ async def test_shutdown_deregisters_within_four_seconds(daemon, kamailio) -> Non
     assert kamailio.ul_dump() == []
 
 
-async def test_a_failed_registration_is_tried_again_with_a_new_password(daemon, kamailio) -> None:
+async def test_a_failed_registration_is_tried_again_with_a_new_password(kamailio, daemon) -> None:
     async with raw_bus(daemon.address) as raw:
         path = await raw.create(**settings(kamailio, password="wrong"))
         await raw.profile(path, "Enable")
@@ -209,7 +209,7 @@ async def test_a_failed_registration_is_tried_again_with_a_new_password(daemon, 
         assert len(kamailio.contacts_of("alice")) == 1
 
 
-async def test_refresh_brings_back_a_force_disabled_always_on_profile(daemon, kamailio) -> None:
+async def test_refresh_brings_back_a_force_disabled_always_on_profile(kamailio, daemon) -> None:
     async with raw_bus(daemon.address) as raw:
         path = await raw.create(**settings(kamailio), AutoRegistration=True)
         await wait_state(raw, path, "registered")
@@ -220,7 +220,7 @@ async def test_refresh_brings_back_a_force_disabled_always_on_profile(daemon, ka
         await wait_state(raw, path, "registered")
 
 
-async def test_updates_keep_update_or_renew_the_registration(daemon, kamailio) -> None:
+async def test_updates_keep_update_or_renew_the_registration(kamailio, daemon) -> None:
     """Symbian's rules: name and credentials keep the binding, Contact parameters
     update it in place (same Call-ID, next CSeq), anything else registers anew."""
     async with raw_bus(daemon.address) as raw:
@@ -294,7 +294,7 @@ async def test_a_crashed_runs_binding_is_replaced_not_doubled(daemon_process, ka
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_rfc5626_outbound_instance_and_reg_id_reach_the_registrar(
-    daemon, kamailio, transport: str
+    kamailio, daemon, transport: str
 ) -> None:
     """Kamailio (outbound_mode=1) stores our +sip.instance and reg-id with the binding."""
     from sipprofile.server.engine.profile_config import instance_id
@@ -310,7 +310,7 @@ async def test_rfc5626_outbound_instance_and_reg_id_reach_the_registrar(
         assert binding.reg_id == 1
 
 
-async def test_outbound_can_be_switched_off_per_profile(daemon, kamailio) -> None:
+async def test_outbound_can_be_switched_off_per_profile(kamailio, daemon) -> None:
     async with raw_bus(daemon.address) as raw:
         path = await raw.create(**settings(kamailio), Extensions={"Outbound": Variant("b", False)})
         await raw.profile(path, "Enable")
@@ -321,7 +321,7 @@ async def test_outbound_can_be_switched_off_per_profile(daemon, kamailio) -> Non
 
 
 async def test_keepalives_at_the_registrars_flow_timer_are_answered(
-    daemon, kamailio_factory
+    kamailio_factory, daemon
 ) -> None:
     """Outbound over TCP with Flow-Timer 1: CRLF pings about every second, Kamailio
     answers each, and the binding stays as it was (no re-registration)."""
@@ -339,7 +339,7 @@ async def test_keepalives_at_the_registrars_flow_timer_are_answered(
         assert (after.contact, after.cseq) == (before.contact, before.cseq)
 
 
-async def test_stun_keepalives_over_udp_are_answered_by_kamailio(daemon, kamailio_factory) -> None:
+async def test_stun_keepalives_over_udp_are_answered_by_kamailio(kamailio_factory, daemon) -> None:
     """Outbound over UDP with Flow-Timer 1: Kamailio's STUN answers every keep-alive
     (RFC 5626 §4.4.2) with the address it sees us at, and nothing re-registers."""
     kamailio = kamailio_factory(flow_timer=1)
@@ -359,7 +359,7 @@ async def test_stun_keepalives_over_udp_are_answered_by_kamailio(daemon, kamaili
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-async def test_the_flow_in_use_is_a_status_property(daemon, kamailio, transport: str) -> None:
+async def test_the_flow_in_use_is_a_status_property(kamailio, daemon, transport: str) -> None:
     """Flow: (transport, local host:port, remote host:port); empty again once stopped."""
     async with raw_bus(daemon.address) as raw:
         path = await raw.create(**settings(kamailio, transport))
@@ -377,7 +377,7 @@ async def test_the_flow_in_use_is_a_status_property(daemon, kamailio, transport:
 
 
 async def test_an_ims_profile_in_digest_mode_registers_at_a_plain_registrar(
-    daemon, kamailio
+    kamailio, daemon
 ) -> None:
     """TS 24.229's initial REGISTER (an Authorization with an empty response, Supported:
     path) is challenged by a registrar that knows nothing of IMS, and digest does the rest."""
