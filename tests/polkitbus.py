@@ -17,7 +17,9 @@ setpriv); root is authorized by polkit for everything, whatever the rules say.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import json
 import os
 import pwd
@@ -81,6 +83,44 @@ def rules(grants: dict[str, list[str]]) -> str:
     return RULES.format(grants=json.dumps(grants))
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def caller_python() -> tuple[str, ...]:
+    """A Python command that the test's other users can run, whatever the checkout's mode.
+
+    Callers and the daemon under test run as other users, and the checkout or the venv
+    may be private to root (under /root, or a 0700 temporary directory, as a CI clone
+    may be). So they run on a world-readable copy: the package's three folders and the
+    venv's dependencies (dbus-fast, aiosqlite, dnspython) in a 0755 temporary directory,
+    with the system's interpreter when it is the same minor version (the venv's may
+    live under /root too). Made once per test session, removed at exit.
+    """
+    import dbus_fast  # the venv's: where its site-packages are
+
+    root = Path(tempfile.mkdtemp(prefix="sipprofile-callers-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    site = Path(dbus_fast.__file__).resolve().parent.parent
+    skip = shutil.ignore_patterns("__pycache__")
+    for name in ("dbus_fast", "aiosqlite", "dns"):
+        shutil.copytree(site / name, root / name, ignore=skip)
+    for folder in ("server", "client", "proto"):
+        shutil.copytree(REPO / folder, root / "sipprofile" / folder, ignore=skip)
+    for helper in (ACTOR.name, "busutil.py", "polkitbus.py", "privatebus.py", "processes.py"):
+        shutil.copy(REPO / "tests" / helper, root / helper)  # what the actor imports
+    for path in (root, *root.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    system = Path(f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}")
+    python = str(system) if system.exists() else sys.executable
+    return ("env", f"PYTHONPATH={root}", "PYTHONDONTWRITEBYTECODE=1", python)
+
+
+def caller_actor() -> str:
+    """The actor script inside ``caller_python``'s copy."""
+    return caller_python()[1].removeprefix("PYTHONPATH=") + "/" + ACTOR.name
+
+
 def unavailable() -> str | None:
     """Why the real polkitd cannot run here, or None."""
     if os.geteuid() != 0:
@@ -98,12 +138,13 @@ def unavailable() -> str | None:
     if probe.returncode != 0:
         return f"cannot make a mount namespace: {probe.stderr.decode().strip()}"
     probe = subprocess.run(
-        as_user("nobody", sys.executable, "-c", "import dbus_fast, sipprofile.proto"),
+        as_user("nobody", *caller_python(), "-c", "import dbus_fast, sipprofile.server.daemon"),
         capture_output=True,
         check=False,
     )
     if probe.returncode != 0:
-        return f"other users cannot run {sys.executable} with this checkout (callers run as them)"
+        reason = probe.stderr.decode().strip().splitlines()[-1:] or ["?"]
+        return f"other users cannot run the callers' copy of the package: {reason[0]}"
     return None
 
 
@@ -288,7 +329,7 @@ class Actor:
     @classmethod
     async def start(cls, address: str, user: str) -> Actor:
         process = await asyncio.create_subprocess_exec(
-            *as_user(user, sys.executable, str(ACTOR), address),
+            *as_user(user, *caller_python(), caller_actor(), address),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )

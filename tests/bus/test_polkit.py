@@ -32,6 +32,7 @@ from polkitbus import (
     PolkitWorld,
     actor,
     as_user,
+    caller_python,
     serving,
     uid_of,
     unavailable,
@@ -324,7 +325,11 @@ async def run_as_daemon_user(world: PolkitWorld, directory: Path) -> asyncio.sub
     directory.mkdir(mode=0o700)
     os.chown(directory, uid_of(DAEMON_USER), -1)
     process = await asyncio.create_subprocess_exec(
-        *as_user(DAEMON_USER, *daemon_command(world.address, directory / "p.db", "--polkit")),
+        *as_user(
+            DAEMON_USER,
+            *caller_python(),
+            *daemon_command(world.address, directory / "p.db", "--polkit")[1:],
+        ),
         stderr=asyncio.subprocess.PIPE,
     )
     await wait_for_name(world.address)
