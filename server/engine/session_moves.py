@@ -17,24 +17,21 @@ import secrets
 from collections.abc import Callable
 
 from sipprofile.proto.schema import State
-from sipprofile.server.registry.model import Profile
 from sipprofile.server.sip.registration import (
     BACKOFF_BASE,
     BACKOFF_CAP,
-    Registration,
     RegistrationConfig,
 )
 from sipprofile.server.sip.registration_events import TRANSPORT_FAILED, Retrying
-from sipprofile.server.sip.registration_events import Event as RegEvent
 from sipprofile.server.sip.uri import SipUri
 from sipprofile.server.transport.flow import Flow, Target
-from sipprofile.server.transport.flows import Flows
 from sipprofile.server.transport.resolve import ResolveError, resolve
 
 from .access_point import NetworkPath
 from .profile_config import extension_int, tls_policy
 from .servers import Servers
-from .status_batch import UNBOUND, StatusBatch
+from .session_base import SessionBase
+from .status_batch import UNBOUND
 
 _log = logging.getLogger(__name__)
 
@@ -42,16 +39,9 @@ _log = logging.getLogger(__name__)
 NETWORK_UNAVAILABLE = "NetworkUnavailable"
 
 
-class SessionMoves:
+class SessionMoves(SessionBase):
     """Connecting and moving, for ``Session`` (which sets every attribute below)."""
 
-    profile: Profile
-    done: asyncio.Event
-    _loop: asyncio.AbstractEventLoop
-    _status: StatusBatch
-    _machine: Registration | None
-    _flow: Flow | None
-    _flows: Flows
     _servers: Servers
     _hop: SipUri
     _moving: asyncio.Task[None] | None
@@ -70,12 +60,6 @@ class SessionMoves:
         raise NotImplementedError
 
     def _config(self, flow: Flow, uri: SipUri) -> RegistrationConfig:
-        raise NotImplementedError
-
-    def _feed(self, events: list[RegEvent]) -> None:
-        raise NotImplementedError
-
-    def _report_failure(self, error: str, message: str) -> None:
         raise NotImplementedError
 
     async def _connect(self, uri: SipUri) -> Flow | None:

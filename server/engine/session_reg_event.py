@@ -10,19 +10,14 @@ sets every attribute below, so each module holds one concern.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sipprofile.proto.schema import State
-from sipprofile.server.registry.model import Profile
-from sipprofile.server.sip.registration import Registration
-from sipprofile.server.sip.registration_events import Event as RegEvent
 from sipprofile.server.sip.registration_events import Registered
-from sipprofile.server.transport.flow import Flow
-from sipprofile.server.transport.flows import Flows
 
 from .reg_event import RegEventHooks, RegEventWatch
-from .status_batch import UNBOUND, StatusBatch
+from .session_base import SessionBase
+from .status_batch import UNBOUND
 from .timers import Timers
 
 _log = logging.getLogger(__name__)
@@ -31,26 +26,13 @@ _log = logging.getLogger(__name__)
 DEREGISTERED_BY_NETWORK = "DeregisteredByNetwork"
 
 
-class SessionRegEvent:
+class SessionRegEvent(SessionBase):
     """The reg-event part of ``Session``."""
 
-    profile: Profile
-    done: asyncio.Event
-    _loop: asyncio.AbstractEventLoop
-    _status: StatusBatch
-    _machine: Registration | None
-    _flow: Flow | None
-    _flows: Flows
     _timers: Timers
     _watch: RegEventWatch | None
     _last_registered: Registered | None
     _deactivations: int
-
-    def _feed(self, events: list[RegEvent]) -> None:
-        raise NotImplementedError
-
-    def _report_failure(self, error: str, message: str) -> None:
-        raise NotImplementedError
 
     def _watch_registration(self, event: Registered) -> None:
         """Subscribe to the registration's state (TS 24.229 §5.1.1.3), once per binding.

@@ -1,0 +1,39 @@
+"""What every part of ``Session`` relies on: its shared attributes and central steps.
+
+``Session`` is written in three modules (``session.py``, ``session_moves.py``,
+``session_reg_event.py``), each under the size the project keeps to; the two mixins
+declare here, once, the attributes ``Session.__init__`` sets and the two methods it
+defines that they call, so mypy checks every use against one declaration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sipprofile.server.registry.model import Profile
+from sipprofile.server.sip.registration import Registration
+from sipprofile.server.sip.registration_events import Event as RegEvent
+from sipprofile.server.transport.flow import Flow
+from sipprofile.server.transport.flows import Flows
+
+from .status_batch import StatusBatch
+
+
+class SessionBase:
+    """The attributes and steps shared by the parts of ``Session``."""
+
+    profile: Profile
+    done: asyncio.Event
+    _loop: asyncio.AbstractEventLoop
+    _status: StatusBatch
+    _machine: Registration | None
+    _flow: Flow | None
+    _flows: Flows
+
+    def _feed(self, events: list[RegEvent]) -> None:
+        """Hand machine events to the session (``Session._feed``)."""
+        raise NotImplementedError
+
+    def _report_failure(self, error: str, message: str) -> None:
+        """Report a failure as status, event and log (``Session._report_failure``)."""
+        raise NotImplementedError
