@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from sipprofile.proto.paths import default_database
+
 from .errors import InvalidArgument
 from .registry import Registry
 from .transfer import add_secrets, document, dumps, profile_document, read_document
@@ -27,14 +29,6 @@ _SECRETS_WARNING: Final = (
     "warning: this export holds passwords and AKA keys in clear text; keep it private"
     " and delete it when done"
 )
-
-
-def default_database(bus: str) -> Path:
-    """Where the daemon on ``bus`` keeps its database by default (README, Running it)."""
-    if bus == "system":
-        return Path("/var/lib/sipprofiled/profiles.db")
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "sipprofiled" / "profiles.db"
 
 
 def add_transfer_commands(command: Callable[..., argparse.ArgumentParser]) -> None:

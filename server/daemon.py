@@ -23,6 +23,7 @@ from dbus_fast.aio import MessageBus
 
 from sipprofile.proto.busfix import drain, harden
 from sipprofile.proto.names import BUS_NAME
+from sipprofile.proto.paths import default_database
 
 from .bus.authorization import PolkitAuthorizer
 from .bus.managed_objects import WIRE_FORMAT, encode_settings
@@ -82,14 +83,6 @@ class Options:
     def uses_polkit(self) -> bool:
         """Whether calls are authorized with polkit (``--polkit``, or the system bus)."""
         return self.bus == "system" if self.polkit is None else self.polkit
-
-
-def default_database(bus: str) -> Path:
-    """$XDG_STATE_HOME/sipprofiled/profiles.db for a user's bus, /var/lib for the system's."""
-    if bus == "system":
-        return Path("/var/lib/sipprofiled/profiles.db")
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "sipprofiled" / "profiles.db"
 
 
 class Daemon:
