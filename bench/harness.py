@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import shlex
 import socket
 import sqlite3
 import struct
@@ -87,8 +88,9 @@ async def disconnect(bus: MessageBus) -> None:
 def daemon_command(address: str, database: Path) -> list[str]:
     """sipprofiled as the tests run it, quieter.
 
-    With ``SIPPROFILED_CPROFILE=FILE`` in the environment the daemon runs under
-    cProfile and writes its statistics to FILE when it exits: exact call counts per
+    ``SIPPROFILED_WRAP`` is a command line put in front (``perf stat --``). With
+    ``SIPPROFILED_CPROFILE=FILE`` in the environment the daemon runs under cProfile
+    and writes its statistics to FILE when it exits: exact call counts per
     registration are what tell where the interpreter's time goes, which a sampling
     profiler at this rate cannot.
     """
@@ -98,6 +100,9 @@ def daemon_command(address: str, database: Path) -> list[str]:
     stats = os.environ.get("SIPPROFILED_CPROFILE")
     if stats:
         command[1:1] = ["-m", "cProfile", "-o", stats]
+    wrapper = os.environ.get("SIPPROFILED_WRAP")  # e.g. "py-spy record -o FILE --"
+    if wrapper:
+        command[0:0] = shlex.split(wrapper)
     return command
 
 

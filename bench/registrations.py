@@ -51,7 +51,7 @@ from dbus_fast.aio import MessageBus
 
 from sipprofile.proto import names
 from sipprofile.server.bus.managed_objects import WIRE_FORMAT, encode_settings
-from sipprofile.server.engine.engine import AUTOSTART_RATE
+from sipprofile.server.engine.pacing import DEFAULT_RATE as AUTOSTART_RATE
 from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.sip import compiled
 from sipprofile.server.store.database import Database

@@ -9,6 +9,13 @@ from pathlib import Path
 
 from . import logs
 from .daemon import Options, run
+from .engine.pacing import (
+    DEFAULT_BURST,
+    DEFAULT_RATE,
+    DEFAULT_WINDOW,
+    PacingError,
+    PacingSettings,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Options, str, bool]:
@@ -64,11 +71,44 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, str, bool]:
         help="log every SIP message sent and received, credentials masked "
         f"(also {logs.TRACE_ENVIRONMENT}=1)",
     )
+    pacing = parser.add_argument_group(
+        "pacing",
+        "how fast registrations start (always-on ones at start-up, and all of "
+        "them again after a shared connection or the network failed)",
+    )
+    pacing.add_argument(
+        "--start-rate",
+        metavar="PER_SECOND",
+        type=float,
+        default=DEFAULT_RATE,
+        help=f"registrations started per second at most (default: {DEFAULT_RATE:g})",
+    )
+    pacing.add_argument(
+        "--start-burst",
+        metavar="COUNT",
+        type=int,
+        default=DEFAULT_BURST,
+        help=f"registrations started back to back at most (default: {DEFAULT_BURST})",
+    )
+    pacing.add_argument(
+        "--start-window",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_WINDOW,
+        help="spread the always-on registrations at random over this many seconds "
+        f"after start-up (default: {DEFAULT_WINDOW:g}: as fast as the rate allows)",
+    )
     args = parser.parse_args(argv)
     bus = "address" if args.address else (args.bus or "system")
     if args.polkit and bus == "session":
         parser.error("--polkit needs the system bus or --address: the session bus has no polkit")
-    options = Options(bus=bus, address=args.address, database=args.database, polkit=args.polkit)
+    try:
+        settings = PacingSettings(args.start_rate, args.start_burst, args.start_window)
+    except PacingError as exc:
+        parser.error(str(exc))
+    options = Options(
+        bus=bus, address=args.address, database=args.database, polkit=args.polkit, pacing=settings
+    )
     return options, args.log_level, args.trace_sip
 
 

@@ -14,7 +14,7 @@ import gc
 import logging
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -29,6 +29,7 @@ from .bus.authorization import PolkitAuthorizer
 from .bus.managed_objects import WIRE_FORMAT, encode_settings
 from .bus.service import BusService
 from .engine.engine import Engine
+from .engine.pacing import PacingSettings
 from .errors import StoreError
 from .network.monitor import NetworkMonitor
 from .registry.service import ProfileRegistry
@@ -78,6 +79,8 @@ class Options:
     #: Ask polkit about every call; None: on the system bus only. The session bus is
     #: one user's own already, and an --address bus may have no polkit at all.
     polkit: bool | None = None
+    #: How fast registrations may start, and the always-on profiles' start window.
+    pacing: PacingSettings = field(default_factory=PacingSettings)
 
     @property
     def uses_polkit(self) -> bool:
@@ -144,7 +147,7 @@ class Daemon:
             reason = str(exc) or type(exc).__name__
             raise DaemonError(f"cannot connect to the {self.options.bus} bus: {reason}") from None
         self.network = await open_network_monitor()
-        self.engine = Engine(self.registry, self.network)
+        self.engine = Engine(self.registry, self.network, self.options.pacing)
         self.sharing = Sharing(self.registry, engine=self.engine)
         authorizer = PolkitAuthorizer(self.bus) if self.options.uses_polkit else None
         self.service = BusService(self.bus, self.registry, self.sharing, authorizer)

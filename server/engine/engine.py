@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Coroutine
 from typing import Any
 
@@ -25,6 +24,7 @@ from sipprofile.server.tasks import TaskSet
 from sipprofile.server.transport.flows import Flows
 
 from .access_point import NetworkPath, choose, unavailable_reason
+from .pacing import Pacer, PacingSettings, due_batches, start_times
 from .profile_config import usim_keys
 from .session import Session
 from .status_batch import StatusSink
@@ -32,26 +32,25 @@ from .timers import Timers
 
 _log = logging.getLogger(__name__)
 
-#: Start-up pacing of always-on profiles: this many per second, with jitter, so a
-#: restart does not storm the registrar (DESIGN.md §5).
-AUTOSTART_RATE = 200.0
-#: ... started together every this many seconds (on average, with jitter): bursts of
-#: 200. The registrar sees the same average rate either way, and a burst of 200
-#: REGISTERs (about 140 KB) fits the default UDP receive buffer of a Linux
-#: registrar; a box with fewer always-on profiles starts them all at once. The
-#: daemon wakes up once a second instead of 20 times, and handles each burst's
-#: answers together with its code and data still in the CPU caches: a registration
-#: costs about a third less CPU than in bursts of 10 every 50 ms (bursts of 50: -23 %,
-#: then of 200: -11 %; medians of ``python -m bench.registrations --ours-only`` runs
-#: alternating the two settings, 1000 profiles).
-AUTOSTART_TICK = 1.0
+#: Batches of starts are at least this far apart: the daemon wakes up ten times a
+#: second at most while starting, and handles each batch's datagrams together with
+#: its code and data still in the CPU caches (see ``pacing.due_batches``).
+AUTOSTART_TICK = 0.1
 
 
 class Engine:
     """Owns every live registration."""
 
-    def __init__(self, registry: ProfileRegistry, network: NetworkMonitor | None = None) -> None:
+    def __init__(
+        self,
+        registry: ProfileRegistry,
+        network: NetworkMonitor | None = None,
+        pacing: PacingSettings | None = None,
+    ) -> None:
         self.registry = registry
+        #: Every first REGISTER of a session, and every one after a move to a new
+        #: flow, takes a slot here: no storm at start-up or when a shared flow fails.
+        self.pacer = Pacer(pacing or PacingSettings())
         #: The links, addresses and default routes (None: netlink unavailable).
         self._network = network
         self._routes = network.state.default_routes() if network is not None else ()
@@ -118,6 +117,7 @@ class Engine:
             *self._path_of(profile),
             behaviour=self.registry.registration_behaviour(profile),
             usim=usim,
+            pacer=self.pacer,
         )
         self._sessions[profile.id] = session
         return session
@@ -233,32 +233,39 @@ class Engine:
     # -------------------------------------------------------------- life cycle
 
     async def autostart(self, profiles: list[Profile]) -> None:
-        """Register always-on profiles, ``AUTOSTART_RATE`` a second, in bursts.
+        """Register the always-on profiles, spread and paced (``pacing``).
 
-        Bursts rather than one start per tick: the average rate, which is what the
-        registrar feels, is the same, while the daemon wakes up once a second
-        instead of 200 times and handles each burst's datagrams together. The passwords
-        of all of them are read in one job. A next hop that is an IP address over
-        UDP needs no waiting, so those sessions start right here, without a task.
+        Each gets a random moment in the start window and a slot of the pacer; they
+        start in batches (``AUTOSTART_TICK``), so the daemon wakes once per batch
+        and handles each batch's datagrams together. The passwords of all of them
+        are read in one job. A next hop that is an IP address over UDP needs no
+        waiting, so those sessions start right here, without a task each; the others
+        connect first and then take a slot of their own.
         """
         passwords = await self.registry.passwords(p.id for p in profiles)
         usims = {p.id: await self._usim(p) for p in profiles if p.settings.aka.has_keys}
-        burst = max(1, round(AUTOSTART_RATE * AUTOSTART_TICK))
-        for first in range(0, len(profiles), burst):
-            if first:
-                await asyncio.sleep(random.uniform(0.5, 1.5) * AUTOSTART_TICK)
-            for profile in profiles[first : first + burst]:
+        loop = asyncio.get_running_loop()
+        times = start_times(len(profiles), loop.time(), self.pacer)
+        for at, batch in due_batches(times, AUTOSTART_TICK, self.pacer.settings.burst):
+            if at > loop.time():
+                await asyncio.sleep(at - loop.time())
+            for index in batch:
+                profile = profiles[index]
                 if profile.id not in self._sessions:
-                    session = self._new_session(
-                        profile, passwords.get(profile.id, {}), usims.get(profile.id)
-                    )
-                    try:
-                        started = session.start_now()
-                    except Exception:  # as a failed task would be: logged, the rest go on
-                        _log.exception("profile %d: registration failed to start", profile.id)
-                        continue
-                    if not started:
-                        self._spawn(session.start())
+                    self._start_paced(profile, passwords.get(profile.id, {}), usims.get(profile.id))
+
+    def _start_paced(
+        self, profile: Profile, passwords: dict[str, str], usim: UsimKeys | None
+    ) -> None:
+        """Start ``profile`` in the slot it was given (``autostart``)."""
+        session = self._new_session(profile, passwords, usim)
+        try:
+            started = session.start_now()
+        except Exception:  # as a failed task would be: logged, the rest go on
+            _log.exception("profile %d: registration failed to start", profile.id)
+            return
+        if not started:
+            self._spawn(session.start(paced=True))
 
     async def shutdown(self, grace: float = 4.0) -> None:
         """Deregister everything in parallel, in at most ``grace`` seconds."""

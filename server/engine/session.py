@@ -42,6 +42,7 @@ from sipprofile.server.transport.resolve import resolve_literal
 from sipprofile.server.types import RegistrationBehaviour
 
 from .access_point import DEFAULT_PATH, NetworkPath
+from .pacing import Pacer
 from .profile_config import (
     IETF_BEHAVIOUR,
     keepalive_interval,
@@ -76,8 +77,11 @@ class Session(SessionMoves, SessionRegEvent):
         network_reason: str = "",
         behaviour: RegistrationBehaviour = IETF_BEHAVIOUR,
         usim: UsimKeys | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.profile = profile
+        #: The engine's pacer: a slot for every first REGISTER on a new flow.
+        self._pacer = pacer
         #: The software USIM answering AKA challenges (ims), its SQN kept current.
         self._usim = usim
         #: How this profile's type registers (expiry, retries, the IMS extras).
@@ -145,10 +149,13 @@ class Session(SessionMoves, SessionRegEvent):
         self._begin(flow, uri)  # "registering" comes with the first REGISTER
         return True
 
-    async def start(self) -> None:
-        """Connect to the next hop and send the first REGISTER."""
+    async def start(self, *, paced: bool = False) -> None:
+        """Connect to the next hop and send the first REGISTER.
+
+        ``paced``: the engine gave this start a slot of its pacer already.
+        """
         uri = self._hop  # the profile's next hop, found at construction
-        flow = await self._connect(uri)
+        flow = await self._connect(uri, paced=paced)
         if flow is not None:
             self._begin(flow, uri)
 

@@ -28,6 +28,7 @@ from sipprofile.server.transport.flow import Flow, Target
 from sipprofile.server.transport.resolve import ResolveError, resolve
 
 from .access_point import NetworkPath
+from .pacing import Pacer
 from .profile_config import extension_int, tls_policy
 from .servers import Servers
 from .session_base import SessionBase
@@ -53,6 +54,7 @@ class SessionMoves(SessionBase):
     _waiting: bool
     _reregister: bool
     _switched: bool
+    _pacer: Pacer | None
     #: ``SessionRegEvent._end_watch``: declared, not stubbed, so the MRO finds it there.
     _end_watch: Callable[[], None]
 
@@ -62,11 +64,14 @@ class SessionMoves(SessionBase):
     def _config(self, flow: Flow, uri: SipUri) -> RegistrationConfig:
         raise NotImplementedError
 
-    async def _connect(self, uri: SipUri) -> Flow | None:
+    async def _connect(self, uri: SipUri, *, paced: bool = False) -> Flow | None:
         """Resolve and connect, retrying with backoff; None if stopped meanwhile.
 
         A registrar that cannot be resolved or reached is a temporary failure, as for
         peers that back off: ``retrying`` with 30 s x 2^n x (50-100 %), capped at 30 min.
+        Once connected, the REGISTER to come waits for a slot of the engine's pacer
+        (``paced``: it has one already): when a flow shared by thousands of
+        registrations closes, they all come here at once.
         """
         base = extension_int(self.profile, "RetryBaseSeconds", BACKOFF_BASE)
         failures = 0
@@ -93,7 +98,9 @@ class SessionMoves(SessionBase):
                     return None
                 continue
             if self._path == path:
-                return flow
+                if paced or not await self._paced():
+                    return flow
+                return None
             # the network changed while connecting: connect again, the new way
         return None
 
@@ -148,12 +155,24 @@ class SessionMoves(SessionBase):
         except ConnectionError as exc:  # none of them either: the backoff stands
             self._report_failure(TRANSPORT_FAILED, str(exc))
             return
-        if self._machine is None:
+        if self._machine is None or await self._paced() or self._machine is None:
             return
         self._attach(flow, self._hop)
         now = self._loop.time()
         self._feed(self._machine.rebind(self._config(flow, self._hop), now))
         self._feed(self._machine.register(now))
+
+    async def _paced(self) -> bool:
+        """Wait for a slot of the pacer; True if the session was stopped meanwhile."""
+        pacer = self._pacer
+        delay = 0.0 if pacer is None else pacer.delay(self._loop.time())
+        if delay > 0 and not self.done.is_set():
+            waiter = asyncio.ensure_future(self.done.wait())
+            try:
+                await asyncio.wait([waiter], timeout=delay)
+            finally:
+                waiter.cancel()
+        return self.done.is_set()
 
     async def _until_woken(self, delay: float | None) -> bool:
         """Wait ``delay`` seconds (None: for ever) or until the network changes.

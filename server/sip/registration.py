@@ -36,7 +36,7 @@ from .registration_events import (
     SendRequest,
     State,
 )
-from .registration_outcomes import REFRESH_AT, RegistrationBase, _Backoff
+from .registration_outcomes import REFRESH_AT, REFRESH_EARLIEST, RegistrationBase, _Backoff
 from .transaction import ResponseReceived, Send, TimedOut, TransportFailed
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "BACKOFF_CAP",
     "FORBIDDEN",
     "REFRESH_AT",
+    "REFRESH_EARLIEST",
     "REJECTED",
     "TIMEOUT",
     "TRANSPORT_FAILED",

@@ -47,8 +47,14 @@ from .registration_events import (
 from .transaction import ClientTransaction, Send
 from .uri import check_uri
 
-#: Refresh when this share of the granted time has passed (linphone and baresip do too).
+#: Refresh when this share of the granted time has passed (linphone and baresip do too)
+#: at the latest ...
 REFRESH_AT: Final = 0.9
+#: ... and at the earliest when this share has: each refresh falls at random in
+#: between. Registrations made together (thousands at a gateway's start) would
+#: otherwise refresh together for ever, a wave every 0.9 x expires; spread over 15 %
+#: of the expiry (9 min of an hour), each refresh cycle flattens them further.
+REFRESH_EARLIEST: Final = 0.75
 
 #: Responses after which trying again later can help (RFC 3261 §21 and peers' practice).
 _TEMPORARY: Final = frozenset({408, 480, 500, 503, 504})
@@ -202,7 +208,8 @@ class RegistrationBase:
             return self._failed(REJECTED, "the registrar granted an expiry of 0 seconds")
         self.granted = granted
         self._backoff = _Backoff()
-        self._refresh_at = now + granted * REFRESH_AT
+        spread = REFRESH_AT - REFRESH_EARLIEST
+        self._refresh_at = now + granted * (REFRESH_EARLIEST + spread * self._random())
         events = [] if self.state is State.REGISTERED else self._become(State.REGISTERED)
         config = self.config
         event = registered_event(response, granted, contact, config.aor, config.outbound)

@@ -33,12 +33,52 @@ MAX_DATAGRAM: Final = 65535
 #: Receive buffer asked for: room for the answers to a burst of thousands of
 #: REGISTERs (the kernel caps it at net.core.rmem_max).
 RECEIVE_BUFFER: Final = 4 * 1024 * 1024
+#: Send buffer asked for: a burst of the pacer's (200 REGISTERs, about 140 KB) and
+#: the retransmissions due meanwhile go out without queueing in the daemon.
+SEND_BUFFER: Final = 1024 * 1024
+#: Below this granted receive buffer the answers to one burst may not fit: say so.
+RECEIVE_BUFFER_ENOUGH: Final = 400 * 1024
 #: Queued datagrams beyond this are dropped (and retransmitted by their transaction).
 SEND_BACKLOG: Final = 10_000
 #: How long a learned source address is trusted (routes change; issue 4 watches them).
 LOCAL_IP_TTL: Final = 1.0
 
 Address = tuple[str, int]
+
+
+_buffers_reported = False
+
+
+def size_buffers(sock: socket.socket) -> None:
+    """Ask for large socket buffers, beyond ``net.core.rmem_max`` where allowed.
+
+    ``SO_RCVBUFFORCE`` needs CAP_NET_ADMIN (root outside the packaged unit, which
+    keeps no capability); without it the kernel caps ``SO_RCVBUF`` at rmem_max,
+    208 KB by default: the first start on such a box says once how to raise it.
+    """
+    global _buffers_reported
+    for force, plain, size in (
+        (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF, RECEIVE_BUFFER),
+        (getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF, SEND_BUFFER),
+    ):
+        try:
+            if force is None:
+                raise PermissionError
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+        except OSError:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, plain, size)
+            except OSError as exc:  # a smaller buffer still works
+                _log.debug("cannot enlarge a UDP socket buffer: %s", exc)
+    granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    if granted < RECEIVE_BUFFER_ENOUGH and not _buffers_reported:
+        _buffers_reported = True
+        _log.warning(
+            "the UDP receive buffer is %d KB: with thousands of registrations, raise "
+            "net.core.rmem_max to %d (sysctl) so that answers are not dropped",
+            granted // 1024,
+            RECEIVE_BUFFER,
+        )
 
 
 class UdpEndpoint:
@@ -75,10 +115,7 @@ class UdpEndpoint:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-            except OSError as exc:  # a smaller buffer still works
-                _log.debug("cannot enlarge the UDP receive buffer: %s", exc)
+            size_buffers(sock)
             if device:
                 bind_to_device(sock, device)
             sock.bind((address or ("::" if family == socket.AF_INET6 else "0.0.0.0"), 0))

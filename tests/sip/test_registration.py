@@ -188,6 +188,14 @@ def test_503_retry_after_is_honoured() -> None:
     assert len(sent(events)) == 1
 
 
+@pytest.mark.parametrize(("rng", "share"), [(0.0, 0.75), (0.5, 0.825), (1.0, 0.9)])
+def test_refreshes_fall_at_random_between_75_and_90_percent(rng: float, share: float) -> None:
+    """Registrations made together must not refresh together for ever."""
+    reg = machine(rng=rng)
+    registered(reg, now=1.0, expires=1000)
+    assert reg.next_deadline() == pytest.approx(1.0 + 1000 * share)
+
+
 @pytest.mark.parametrize(("rng", "factor"), [(1.0, 1.0), (0.0, 0.5)])
 def test_backoff_doubles_from_30s_to_a_cap_of_1800s_with_jitter(rng: float, factor: float) -> None:
     reg = machine(rng=rng, reliable=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Iterator
 
@@ -10,7 +11,14 @@ import pytest
 
 from sipprofile.server.sip.message import Response
 from sipprofile.server.transport.flow import Dispatcher
-from sipprofile.server.transport.udp import READ_BATCH, UdpEndpoint, UdpFlow, local_ip_for
+from sipprofile.server.transport.udp import (
+    READ_BATCH,
+    RECEIVE_BUFFER,
+    SEND_BUFFER,
+    UdpEndpoint,
+    UdpFlow,
+    local_ip_for,
+)
 
 
 def response(branch: str, status: int = 200) -> bytes:
@@ -185,3 +193,23 @@ async def test_no_socket_to_be_had_is_a_connection_error() -> None:
     flow = flows.udp_flow(Target("udp", "127.0.0.1", 5060, None))  # and once there is one
     assert flow.transport == "udp"
     flows.close()
+
+
+async def test_socket_buffers_are_sized_for_a_burst_of_answers() -> None:
+    """As large as asked where the kernel lets us (root), else at rmem_max's cap."""
+    endpoint = UdpEndpoint.open(socket.AF_INET, Dispatcher())
+    try:
+        sock = endpoint._sock
+        received = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        sent = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        rmem_max = int(open("/proc/sys/net/core/rmem_max").read())  # noqa: SIM115
+        wmem_max = int(open("/proc/sys/net/core/wmem_max").read())  # noqa: SIM115
+        # the kernel doubles what it grants, for its own bookkeeping
+        if os.geteuid() == 0:  # SO_RCVBUFFORCE: the full size whatever rmem_max says
+            assert received >= 2 * RECEIVE_BUFFER
+            assert sent >= 2 * SEND_BUFFER
+        else:
+            assert received >= 2 * min(RECEIVE_BUFFER, rmem_max)
+            assert sent >= 2 * min(SEND_BUFFER, wmem_max)
+    finally:
+        endpoint.close()
