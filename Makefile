@@ -37,7 +37,7 @@ pytest-compiled: compiled
 compiled: $(COMPILED)/.built
 
 $(COMPILED)/.built: $(SOURCES) | setup
-	rm -rf $(COMPILED)
+	rm -rf $(COMPILED) build/lib.* build/temp.* build/bdist.*
 	SIPPROFILE_MYPYC=1 $(VENV)/bin/pip install -q --disable-pip-version-check --no-deps \
 		--no-build-isolation --target $(COMPILED) .
 	touch $@

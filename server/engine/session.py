@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
+import random
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -107,8 +107,15 @@ class Session(SessionMoves, SessionRegEvent):
         self._timer: int | None = None
         self._deadline: float | None = None
         self._branches: set[str] = set()
-        self._call_id = f"{secrets.token_hex(12)}@sipprofiled"
-        self._from_tag = secrets.token_hex(6)
+        # The dialog's identifiers and a secret prefix for its branches from one read
+        # of the kernel's random source: thousands of sessions start at once.
+        seed = os.urandom(26).hex()
+        self._call_id = f"{seed[:24]}@sipprofiled"
+        self._from_tag = seed[24:36]
+        #: Branches are this prefix (64 random bits, for this session only) and a
+        #: count: unique, and not to be guessed by whoever cannot see our requests.
+        self._branch_prefix = f"z9hG4bK{seed[36:]}."
+        self._branch_count = 0
         self.done = asyncio.Event()
         self._registered_once = False
         #: The RFC 3680 reg-event subscription of an IMS registration, and how often
@@ -163,10 +170,14 @@ class Session(SessionMoves, SessionRegEvent):
         self._attach(flow, uri)
         self._machine = Registration(
             self._config(flow, uri),
-            branch_factory=lambda: "z9hG4bK" + os.urandom(10).hex(),  # as token_hex, direct
-            random=lambda: secrets.randbelow(1_000_001) / 1_000_000,
+            branch_factory=self._new_branch,
+            random=random.random,  # jitter: needs spreading, not secrecy
         )
         self._feed(self._machine.register(self._loop.time()))
+
+    def _new_branch(self) -> str:
+        self._branch_count += 1
+        return f"{self._branch_prefix}{self._branch_count:x}"
 
     def _attach(self, flow: Flow, uri: SipUri) -> None:
         self._unsubscribe()
