@@ -230,3 +230,14 @@ class RawClient:
 
 def workdir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="sipprofiled-bench-")
+
+
+def sched_cpu_s(pid: int) -> float:
+    """Run time of a process's live threads from schedstat (ns precision), seconds."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total / 1e9

@@ -57,7 +57,14 @@ from sipprofile.server.sip import compiled
 from sipprofile.server.store.database import Database
 from sipprofile.server.types import load_types
 
-from .harness import disconnect, load_test_module, private_bus, start_daemon, workdir
+from .harness import (
+    disconnect,
+    load_test_module,
+    private_bus,
+    sched_cpu_s,
+    start_daemon,
+    workdir,
+)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -90,17 +97,6 @@ def stat_cpu_s(pid: int) -> float:
     text = Path(f"/proc/{pid}/stat").read_text()
     fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / HZ
-
-
-def sched_cpu_s(pid: int) -> float:
-    """Run time of a process's live threads from schedstat (ns precision), seconds."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total / 1e9
 
 
 def process_tree(pid: int) -> list[int]:
@@ -170,22 +166,30 @@ def start_registrar(work: Path, n: int) -> Any:
     )
 
 
-async def write_profiles(path: Path, registrar: Any, n: int) -> None:
-    """N always-on profiles, created by the daemon's registry code (not over the bus)."""
+async def write_profiles(
+    path: Path, registrar: Any, n: int, *, always_on: bool = True, expires: int | None = None
+) -> None:
+    """N profiles, created by the daemon's registry code (not over the bus).
+
+    Always-on (``AutoRegistration``) unless ``always_on`` is false; ``expires`` sets the
+    ``RegisterExpires`` extension (the expiry each REGISTER asks for; otherwise the
+    type's default, 3600 s).
+    """
     db = await Database.open(path)
     registry = ProfileRegistry(db, load_types(), encode_settings)
     uri = f"sip:{registrar.host}:{registrar.port}"
     for i in range(1, n + 1):
         user = f"user{i:06d}"
         server = {"Uri": ("s", uri), "Username": ("s", user), "Password": ("s", f"pass{i:06d}")}
-        await registry.create(
-            {
-                "Aor": ("s", f"sip:{user}@{registrar.domain}"),
-                "ProviderName": ("s", f"Bench {i}"),
-                "AutoRegistration": ("b", True),
-                "Registrar": ("a{sv}", server),
-            }
-        )
+        raw: dict[str, tuple[str, Any]] = {
+            "Aor": ("s", f"sip:{user}@{registrar.domain}"),
+            "ProviderName": ("s", f"Bench {i}"),
+            "AutoRegistration": ("b", always_on),
+            "Registrar": ("a{sv}", server),
+        }
+        if expires is not None:
+            raw["Extensions"] = ("a{sv}", {"RegisterExpires": ("u", expires)})
+        await registry.create(raw)
     # what the daemon checks at start is already current: it starts as after a restart
     await registry.prepare_aor_keys()
     await registry.prepare_wire(str(WIRE_FORMAT))
