@@ -42,6 +42,7 @@ from sipprofile.server.transport.resolve import resolve_literal
 from sipprofile.server.types import RegistrationBehaviour
 
 from .access_point import DEFAULT_PATH, NetworkPath
+from .flag import Flag
 from .pacing import Pacer
 from .profile_config import (
     IETF_BEHAVIOUR,
@@ -64,6 +65,8 @@ _log = logging.getLogger(__name__)
 
 class Session(SessionMoves, SessionRegEvent):
     """The registration of one profile, alive while it is wanted."""
+
+    __slots__ = ()  # all in ``SessionBase``
 
     def __init__(
         self,
@@ -116,7 +119,7 @@ class Session(SessionMoves, SessionRegEvent):
         #: count: unique, and not to be guessed by whoever cannot see our requests.
         self._branch_prefix = f"z9hG4bK{seed[36:]}."
         self._branch_count = 0
-        self.done = asyncio.Event()
+        self.done = Flag()
         self._registered_once = False
         #: The RFC 3680 reg-event subscription of an IMS registration, and how often
         #: the network ended the registration (once is answered by registering again).
@@ -131,7 +134,7 @@ class Session(SessionMoves, SessionRegEvent):
         self._path = path
         self._network_reason = network_reason
         #: Set when the path changes, to end a wait (backoff or no network) at once.
-        self._wake = asyncio.Event()
+        self._wake = Flag()
         self._waiting = False  # "waiting-for-network" shown
         self._reregister = False  # register at once after the move under way
         self._switched = False  # moved to another path while registered: "updated"

@@ -16,14 +16,57 @@ from sipprofile.server.sip.registration_events import Event as RegEvent
 from sipprofile.server.transport.flow import Flow
 from sipprofile.server.transport.flows import Flows
 
+from .flag import Flag
 from .status_batch import StatusBatch
 
 
 class SessionBase:
     """The attributes and steps shared by the parts of ``Session``."""
 
+    #: Every attribute of ``Session``, as slots: no ``__dict__`` per session, for a
+    #: gateway holds ten thousand (issue 7). The other classes add none.
+    __slots__ = (
+        "_branch_count",
+        "_branch_prefix",
+        "_branches",
+        "_call_id",
+        "_contact_address",
+        "_deactivations",
+        "_deadline",
+        "_flow",
+        "_flows",
+        "_from_tag",
+        "_hop",
+        "_hop_text",
+        "_last_registered",
+        "_loop",
+        "_machine",
+        "_moving",
+        "_network_reason",
+        "_pacer",
+        "_passwords",
+        "_path",
+        "_registered_once",
+        "_reregister",
+        "_servers",
+        "_status",
+        "_switched",
+        "_timer",
+        "_timers",
+        "_unsent",
+        "_unsubscribe",
+        "_usim",
+        "_waiting",
+        "_wake",
+        "_watch",
+        "behaviour",
+        "done",
+        "profile",
+        "public_address",
+    )
+
     profile: Profile
-    done: asyncio.Event
+    done: Flag
     _loop: asyncio.AbstractEventLoop
     _status: StatusBatch
     _machine: Registration | None

@@ -28,6 +28,7 @@ from sipprofile.server.transport.flow import Flow, Target
 from sipprofile.server.transport.resolve import ResolveError, resolve
 
 from .access_point import NetworkPath
+from .flag import Flag
 from .pacing import Pacer
 from .profile_config import extension_int, tls_policy
 from .servers import Servers
@@ -43,6 +44,8 @@ NETWORK_UNAVAILABLE = "NetworkUnavailable"
 class SessionMoves(SessionBase):
     """Connecting and moving, for ``Session`` (which sets every attribute below)."""
 
+    __slots__ = ()
+
     _servers: Servers
     _hop: SipUri
     _moving: asyncio.Task[None] | None
@@ -50,7 +53,7 @@ class SessionMoves(SessionBase):
     _unsubscribe: Callable[[], None]
     _path: NetworkPath | None
     _network_reason: str
-    _wake: asyncio.Event
+    _wake: Flag
     _waiting: bool
     _reregister: bool
     _switched: bool

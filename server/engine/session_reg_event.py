@@ -29,6 +29,8 @@ DEREGISTERED_BY_NETWORK = "DeregisteredByNetwork"
 class SessionRegEvent(SessionBase):
     """The reg-event part of ``Session``."""
 
+    __slots__ = ()
+
     _timers: Timers
     _watch: RegEventWatch | None
     _last_registered: Registered | None
