@@ -109,7 +109,10 @@ class Session(SessionMoves, SessionRegEvent):
         #: Ticket of the machine's next deadline on ``_timers``, and that deadline.
         self._timer: int | None = None
         self._deadline: float | None = None
-        self._branches: set[str] = set()
+        #: The branch of the request in flight, the one responses are delivered for:
+        #: the machine answers only its pending request, so older branches are
+        #: forgotten (kept, each refresh would leave one behind for good).
+        self._branch: str | None = None
         # The dialog's identifiers and a secret prefix for its branches from one read
         # of the kernel's random source: thousands of sessions start at once.
         seed = os.urandom(26).hex()
@@ -191,14 +194,8 @@ class Session(SessionMoves, SessionRegEvent):
         if uri is not self._hop:
             self._hop = uri
             self._hop_text = ""
-        closed = flow.on_close(self._on_flow_closed)
-        mapped = flow.on_mapped(self._learn)  # a STUN answer saw us elsewhere: a NAT
-
-        def unsubscribe() -> None:
-            closed()
-            mapped()
-
-        self._unsubscribe = unsubscribe
+        # its end, and (UDP) a STUN answer that saw us elsewhere: a NAT
+        self._unsubscribe = flow.watch(self._on_flow_closed, self._learn)
         self._status.set(flow=self._flow_status())
 
     def _flow_status(self) -> tuple[str, str, str]:
@@ -259,9 +256,9 @@ class Session(SessionMoves, SessionRegEvent):
         if self._timer is not None:
             self._timers.cancel(self._timer)
             self._timer = self._deadline = None
-        for branch in self._branches:
-            self._flows.dispatcher.forget(branch)
-        self._branches.clear()
+        if self._branch is not None:
+            self._flows.dispatcher.forget(self._branch)
+            self._branch = None
         self._unsubscribe()
         self.done.set()
 
@@ -311,9 +308,12 @@ class Session(SessionMoves, SessionRegEvent):
     def _handle(self, event: RegEvent) -> None:
         pid = self.profile.id
         if isinstance(event, SendRequest):
-            if event.branch not in self._branches:
-                self._branches.add(event.branch)
-                self._flows.dispatcher.expect(event.branch, self._on_response)
+            if event.branch != self._branch:  # a new transaction, not a retransmission
+                dispatcher = self._flows.dispatcher
+                if self._branch is not None:
+                    dispatcher.forget(self._branch)
+                self._branch = event.branch
+                dispatcher.expect(event.branch, self._on_response)
             if self._flow is None:
                 self._unsent = event.branch  # moving: the machine re-sends once there
                 return

@@ -26,9 +26,9 @@ class SessionBase:
     #: Every attribute of ``Session``, as slots: no ``__dict__`` per session, for a
     #: gateway holds ten thousand (issue 7). The other classes add none.
     __slots__ = (
+        "_branch",
         "_branch_count",
         "_branch_prefix",
-        "_branches",
         "_call_id",
         "_contact_address",
         "_deactivations",

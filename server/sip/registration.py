@@ -89,7 +89,7 @@ class Registration(RegistrationBase):
         self.granted = 0
         #: Stale bindings of ours already asked to be removed (once each: a registrar
         #: that keeps them must not make us loop).
-        self._removed = set()
+        self._removed = frozenset()  # the shared empty one until there is one
         #: The configuration changed while a REGISTER was in flight: send it again.
         self._resend = False
         #: A 439 said the first hop lacks RFC 5626 outbound: no reg-id from then on.

@@ -99,7 +99,7 @@ class RegistrationBase:
     _want_registered: bool
     _auth: DigestSession | None
     _proxy_auth: DigestSession | None
-    _removed: set[str]
+    _removed: frozenset[str]
     _resend: bool
     _plain: bool
     _security: SecurityAgreement | None
@@ -218,7 +218,7 @@ class RegistrationBase:
         events.append(event)
         stale = [u for u in stale_bindings(response, contact) if u not in self._removed]
         if stale or self._resend:  # an earlier run's or address's binding; new values
-            self._removed.update(stale)
+            self._removed = self._removed.union(stale)
             events += self._send(now, deregister=False, remove=stale)
         return events
 

@@ -70,6 +70,21 @@ class Flow:
         """Hear the ``host:port`` a NAT maps the flow to, when it changes (UDP only)."""
         return lambda: None
 
+    def watch(self, closed: CloseHandler, mapped: Callable[[str], None]) -> Callable[[], None]:
+        """``on_close`` and ``on_mapped`` at once, ended by one function (a session's).
+
+        What a registration subscribes to, held for its whole life by each of
+        thousands: flows override it to keep one entry per user instead of two.
+        """
+        stop_closed = self.on_close(closed)
+        stop_mapped = self.on_mapped(mapped)
+
+        def stop() -> None:
+            stop_closed()
+            stop_mapped()
+
+        return stop
+
     def keep_alive(self, interval: float) -> None:
         """Keep the flow alive, and find out when it is not, every ``interval`` seconds.
 

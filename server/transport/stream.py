@@ -38,7 +38,10 @@ class StreamFlow(Flow, asyncio.Protocol):
         self._framer = StreamFramer()
         self._stream: asyncio.Transport | None = None
         self._closed: str | None = None
-        self._handlers: list[CloseHandler] = []
+        #: Subscriber token -> handler: thousands of registrations may share one
+        #: connection, and each leaves it when it moves: removal must be O(1).
+        self._handlers: dict[int, CloseHandler] = {}
+        self._tokens = 0
         self.local = ("", 0)
         self.remote = ("", 0)
         self.pongs = 0
@@ -82,7 +85,7 @@ class StreamFlow(Flow, asyncio.Protocol):
         if self._keeper is not None:
             self._keeper.cancel()
             self._keeper = None
-        for handler in list(self._handlers):
+        for handler in list(self._handlers.values()):
             with contextlib.suppress(Exception):
                 handler(reason)
         self._handlers.clear()
@@ -106,8 +109,14 @@ class StreamFlow(Flow, asyncio.Protocol):
         if self._closed is not None:
             handler(self._closed)
             return lambda: None
-        self._handlers.append(handler)
-        return lambda: self._handlers.remove(handler) if handler in self._handlers else None
+        self._tokens += 1
+        token = self._tokens
+        self._handlers[token] = handler
+        return lambda: self._handlers.pop(token, None) and None
+
+    def watch(self, closed: CloseHandler, mapped: Callable[[str], None]) -> Callable[[], None]:
+        """A connection has no NAT mapping to report: only its end."""
+        return self.on_close(closed)
 
     def keep_alive(self, interval: float) -> None:
         """CRLF ping every 80-100 % of ``interval`` s; no pong in 10 s closes the flow.

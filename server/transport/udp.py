@@ -246,6 +246,10 @@ class UdpFlow(Flow):
         """Hear ``host:port`` when a STUN answer shows the NAT mapped us anew."""
         return self._endpoint.keeper(self.remote).subscribe(handler, lambda _r: None)
 
+    def watch(self, closed: CloseHandler, mapped: Callable[[str], None]) -> Callable[[], None]:
+        """Both, as one subscription to the remote's keep-alive."""
+        return self._endpoint.keeper(self.remote).subscribe(mapped, closed)
+
     def keep_alive(self, interval: float) -> None:
         """STUN Binding keep-alives (RFC 5626 §4.4.2), shared by every user of the remote."""
         self._endpoint.keeper(self.remote).keep_alive(interval)

@@ -373,3 +373,20 @@ async def test_disable_then_enable_at_once_deregisters_first(scripted_registrar,
         expiries = [requested_expiry(r.request) for r in registrar.registers]
         assert expiries == [3600, 0, 0, 3600]  # register, deregister (twice), register
         assert len(bindings) == 1
+
+
+async def test_refreshes_leave_no_transaction_behind(scripted_registrar, daemon) -> None:
+    """Responses are expected for the request in flight only: a registration that
+    refreshes every few minutes for months must not pile up one entry per refresh."""
+    registrar = scripted_registrar
+    for _ in range(4):
+        registrar.answer(grant(1))
+    async with raw_bus(daemon.address) as raw:
+        path = await enable(raw, registrar)
+        await wait_state(raw, path, "registered")
+        await registrar.wait_requests(4, timeout=5.0)  # the first REGISTER, 3 refreshes
+        await asyncio.sleep(0.1)
+        expected = daemon.daemon.engine.flows.dispatcher._by_branch
+        assert len(expected) == 1
+        [branch] = expected
+        assert branch == registrar.registers[-1].branch
