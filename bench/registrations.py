@@ -1,10 +1,10 @@
 """``python -m bench.registrations [N]``: register N always-on profiles at Kamailio.
 
-The issue's target: N (default 1000) always-on profiles register with digest
-(qop=auth) over UDP at a loopback Kamailio registrar; the daemon's CPU per
-registration may be at most 3x that of Kamailio's own remote-registration engine
-(the ``uac`` module), which ``bench/kamailio/bench_uac.sh`` runs in the same
-invocation against the same registrar configuration.
+The target (issue 7; issue 3 asked for 3x at N = 1000): N (default 5000) always-on
+profiles register with digest (qop=auth) over UDP at a loopback Kamailio registrar;
+the daemon's CPU per registration may be at most 1.5x that of Kamailio's own
+remote-registration engine (the ``uac`` module), which ``bench/kamailio/bench_uac.sh``
+runs in the same invocation against the same registrar configuration.
 
 Ours: a registrar with N subscribers ``userNNNNNN``/``passNNNNNN``, a database of N
 always-on profiles written through the daemon's own registry (so every row, wire
@@ -69,12 +69,13 @@ from .harness import (
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PEER_SCRIPT = HERE / "kamailio" / "bench_uac.sh"
-TARGET_RATIO = 3.0
+#: Issue 7: at most 1.5x the CPU of Kamailio's uac per registration, at N = 5000.
+TARGET_RATIO = 1.5
 # The daemon runs on this interpreter with this environment, so it imports the same build
 # (`make bench` puts the compiled one first on PYTHONPATH).
 BUILD = "SIP core compiled (mypyc)" if compiled() else "SIP core in pure Python"
-DEFAULT_N = 1000
-DEFAULT_ROUNDS = 5
+DEFAULT_N = 5000
+DEFAULT_ROUNDS = 3
 #: Registrar workers and UDP buffer, as bench_uac.sh gives the registrar of the peer.
 REGISTRAR_CHILDREN = 4
 UDP_MAXBUF = 4_194_304
@@ -544,7 +545,7 @@ async def main(n: int, *, rounds: int = DEFAULT_ROUNDS, ours_only: bool = False)
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.registrations", description=__doc__)
-    parser.add_argument("n", nargs="?", type=int, default=DEFAULT_N, help="profiles (1000)")
+    parser.add_argument("n", nargs="?", type=int, default=DEFAULT_N, help=f"profiles ({DEFAULT_N})")
     parser.add_argument(
         "--rounds",
         type=int,
