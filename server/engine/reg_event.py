@@ -69,7 +69,9 @@ class RegEventWatch:
         self._machine = RegSubscription(
             config, branch_factory=lambda: "z9hG4bK" + os.urandom(10).hex()
         )
-        self._branches: set[str] = set()
+        #: The branch of the SUBSCRIBE in flight (the machine answers only that one;
+        #: older ones are forgotten, as ``Session`` does, not kept for good).
+        self._branch: str | None = None
         self._timer: int | None = None
         self._reply: Callable[[bytes], None] | None = None
         self.closed = False
@@ -125,9 +127,9 @@ class RegEventWatch:
         if self._timer is not None:
             self._timers.cancel(self._timer)
             self._timer = None
-        for branch in self._branches:
-            self._dispatcher.forget(branch)
-        self._branches.clear()
+        if self._branch is not None:
+            self._dispatcher.forget(self._branch)
+            self._branch = None
         self._dispatcher.refuse(self.config.call_id)
 
     # ---------------------------------------------------------------- inputs
@@ -163,8 +165,10 @@ class RegEventWatch:
     def _handle(self, event: Event) -> None:
         pid = self._pid
         if isinstance(event, SendRequest):
-            if event.branch not in self._branches:
-                self._branches.add(event.branch)
+            if event.branch != self._branch:  # a new transaction, not a retransmission
+                if self._branch is not None:
+                    self._dispatcher.forget(self._branch)
+                self._branch = event.branch
                 self._dispatcher.expect(event.branch, self._on_response)
             self._flow.send(event.data)
         elif isinstance(event, SendResponse):
