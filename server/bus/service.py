@@ -40,9 +40,9 @@ from .introspection import (
 from .managed_objects import (
     managed_objects_body,
 )
+from .messages import Premarshalled
 from .signals import Announcer
 from .values import profile_properties, unwrap, unwrap_dict
-from .wire import Premarshalled
 
 #: Profiles one ImportProfiles call may create (a sane bound on one transaction).
 MAX_IMPORT: Final = 10_000

@@ -48,8 +48,9 @@ from sipprofile.server.store import profiles as store
 
 from .introspection import STANDARD_INTERFACE_NAMES
 from .managed_objects import encode_settings, interfaces_added_body
+from .messages import Premarshalled, Prewritten
 from .values import profile_properties, status_changes
-from .wire import Premarshalled, Prewritten, event_body, properties_changed_body, signal_bytes
+from .wire import event_body, properties_changed_body, signal_bytes
 
 _log = logging.getLogger(__name__)
 

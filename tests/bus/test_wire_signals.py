@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sipprofile.proto import names
+from sipprofile.server.bus.messages import Prewritten
 from sipprofile.server.bus.values import STATUS_FIELDS, status_changes
 from sipprofile.server.bus.wire import (
-    Prewritten,
     event_body,
     properties_changed_body,
     signal_bytes,
