@@ -373,15 +373,22 @@ async def bench_ours(work: Path, n: int) -> dict[str, Any]:
 # ------------------------------------------------------------------ the peer
 
 
-def _number(text: str) -> float:
+def summary_number(text: str) -> float:
+    """The number a SUMMARY field starts with (``0.073s(user=0.04`` -> 0.073)."""
     return float(re.sub(r"[^0-9.+-].*$", "", text))
 
 
-def bench_peer(n: int) -> dict[str, Any]:
-    """Run bench_uac.sh N and parse its SUMMARY line."""
+def run_uac_script(
+    n: int, env: dict[str, str] | None = None
+) -> tuple[str, dict[str, str], int, float]:
+    """Run bench_uac.sh N: its SUMMARY line, that line's fields, exit status, seconds."""
     started = time.perf_counter()
     script = subprocess.Popen(
-        [str(PEER_SCRIPT), str(n)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(PEER_SCRIPT), str(n)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         stdout, stderr = script.communicate(timeout=180 + n / 10)
@@ -392,26 +399,32 @@ def bench_peer(n: int) -> dict[str, Any]:
     took = time.perf_counter() - started
     summary = next((ln for ln in stdout.splitlines() if ln.startswith("SUMMARY")), None)
     if summary is None:
-        raise SystemExit(
+        raise RuntimeError(
             f"bench_uac.sh {n} exited {script.returncode} without a SUMMARY line:\n{stdout}{stderr}"
         )
     fields = dict(tok.split("=", 1) for tok in summary.split()[1:] if "=" in tok)
+    return summary, fields, script.returncode, took
+
+
+def bench_peer(n: int) -> dict[str, Any]:
+    """Run bench_uac.sh N and parse its SUMMARY line."""
+    summary, fields, status, took = run_uac_script(n)
     cpu = fields["uac_cpu"]  # "0.073s(user=0.04"
     user_sys = re.findall(r"(?:user|sys)=([0-9.]+)", summary)
     registered = int(fields["registered"])
     return {
         "summary": summary,
-        "exit_status": script.returncode,
+        "exit_status": status,
         "script_s": took,
         "registered": registered,
-        "wall_activate_to_all_s": _number(fields["wall_activate_to_all"]),
-        "wall_first_to_all_s": _number(fields["wall_first_to_all"]),
-        "cpu_sched_s": _number(cpu),
+        "wall_activate_to_all_s": summary_number(fields["wall_activate_to_all"]),
+        "wall_first_to_all_s": summary_number(fields["wall_first_to_all"]),
+        "cpu_sched_s": summary_number(cpu),
         "cpu_user_sys_s": sum(float(v) for v in user_sys[:2]),
-        "cpu_per_registration_s": _number(cpu) / max(registered, 1),
-        "registrar_cpu_s": _number(fields["registrar_cpu"]),
+        "cpu_per_registration_s": summary_number(cpu) / max(registered, 1),
+        "registrar_cpu_s": summary_number(fields["registrar_cpu"]),
         "registrar_register_requests": int(fields.get("registrar_registers", "-1")),
-        "udp_rcvbuf_errors": int(_number(fields["udp_rcvbuf_errors"])),
+        "udp_rcvbuf_errors": int(summary_number(fields["udp_rcvbuf_errors"])),
     }
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from .registrations import (
-    PEER_SCRIPT,
     process_tree,
+    run_uac_script,
+    summary_number,
     tree_sched_cpu_s,
     udp_rcvbuf_errors,
     udp_socket_drops,
@@ -76,10 +77,6 @@ def per_n_bytes(kib: float, n: int) -> float:
 # ------------------------------------------------------------------ ours
 
 
-def _number(text: str) -> float:
-    return float(re.sub(r"[^0-9.+-].*$", "", text))
-
-
 def kamcmd_stats(ctl: Path, *names: str) -> dict[str, int]:
     done = subprocess.run(
         ["kamcmd", "-s", f"unix:{ctl}", "stats.get_statistics", *names],
@@ -102,38 +99,20 @@ def stop_peer(root: Path) -> None:
 def run_peer(root: Path, n: int, expires: int) -> dict[str, Any]:
     """``bench_uac.sh N`` with KEEP=1: both instances stay up; its SUMMARY, parsed."""
     env = os.environ | {"KAM_RUN_ROOT": str(root), "KEEP": "1", "EXPIRES": str(expires)}
-    started = time.perf_counter()
-    script = subprocess.Popen(
-        [str(PEER_SCRIPT), str(n)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        stdout, stderr = script.communicate(timeout=180 + n / 10)
-    except subprocess.TimeoutExpired:
-        script.terminate()
-        stdout, stderr = script.communicate(timeout=30)
-    took = time.perf_counter() - started
-    summary = next((ln for ln in stdout.splitlines() if ln.startswith("SUMMARY")), None)
-    if summary is None:
-        raise RuntimeError(
-            f"bench_uac.sh {n} exited {script.returncode} without a SUMMARY line:\n{stdout}{stderr}"
-        )
-    fields = dict(tok.split("=", 1) for tok in summary.split()[1:] if "=" in tok)
+    summary, fields, status, took = run_uac_script(n, env)
     drops = {k: int(v) for k, v in re.findall(r"(registrar_sock|uac_sock)=(\d+)", summary)}
     registered = int(fields["registered"])
-    rss, pss, shm = (_number(fields[key]) for key in ("uac_rss_sum", "uac_pss", "uac_shm_max_used"))
-    cpu = _number(fields["uac_cpu"])
-    rcvbuf = int(_number(fields["udp_rcvbuf_errors"]))
+    keys = ("uac_rss_sum", "uac_pss", "uac_shm_max_used")
+    rss, pss, shm = (summary_number(fields[key]) for key in keys)
+    cpu = summary_number(fields["uac_cpu"])
+    rcvbuf = int(summary_number(fields["udp_rcvbuf_errors"]))
     return {
         "summary": summary,
-        "exit_status": script.returncode,
+        "exit_status": status,
         "script_s": took,
         "registered": registered,
-        "wall_activate_to_all_s": _number(fields["wall_activate_to_all"]),
-        "wall_first_to_all_s": _number(fields["wall_first_to_all"]),
+        "wall_activate_to_all_s": summary_number(fields["wall_activate_to_all"]),
+        "wall_first_to_all_s": summary_number(fields["wall_first_to_all"]),
         "cpu_sched_s": cpu,
         "cpu_per_registration_s": cpu / max(registered, 1),
         "registrar_register_requests": int(fields.get("registrar_registers", "-1")),
