@@ -22,8 +22,10 @@ class Servers:
     """The resolved servers of one registration and the one it sticks to."""
 
     def __init__(self) -> None:
-        self._targets: list[Target] = []
-        self._failed: set[Target] = set()
+        # Immutable, and empty (shared) until a resolution or a failure: thousands of
+        # registrations to a registrar named by its address never need either.
+        self._targets: tuple[Target, ...] = ()
+        self._failed: frozenset[Target] = frozenset()
         #: The server in use: the one to stay with while it works.
         self.current: Target | None = None
 
@@ -32,8 +34,8 @@ class Servers:
         current = self.current
         if current is not None and current in targets:
             targets = [current, *(t for t in targets if t != current)]
-        self._targets = targets
-        self._failed = {t for t in self._failed if t in targets and t != current}
+        self._targets = tuple(targets)
+        self._failed = frozenset(t for t in self._failed if t in targets and t != current)
         return targets
 
     def failed(self) -> list[Target]:
@@ -43,10 +45,10 @@ class Servers:
         forgotten and no server is preferred, so the next resolution starts afresh.
         """
         if self.current is not None:
-            self._failed.add(self.current)
+            self._failed = self._failed | {self.current}
         rest = [t for t in self._targets if t not in self._failed]
         if not rest:
-            self._failed.clear()
+            self._failed = frozenset()
             self.current = None
         return rest
 

@@ -23,7 +23,6 @@ from dataclasses import replace
 
 from .digest import Credentials, DigestSession
 from .message import Response
-from .register_request import RegisterWriter
 from .register_security import SecurityAgreement
 from .registration_config import BACKOFF_BASE, BACKOFF_CAP, RegistrationConfig
 from .registration_events import (
@@ -67,7 +66,7 @@ class Registration(RegistrationBase):
         cnonce_factory: Callable[[], str] | None = None,
     ) -> None:
         self.config = config
-        self._writer = RegisterWriter(config)  # rebuilt when config is replaced
+        self._writer = None  # written on the first send, again after a change of config
         self._contact_checked = None  # our Contact, known to be a SIP URI
         self.state = State.UNREGISTERED
         self._branch = branch_factory

@@ -85,7 +85,7 @@ class RegistrationBase:
     config: RegistrationConfig
     state: State
     granted: int
-    _writer: RegisterWriter
+    _writer: RegisterWriter | None
     _contact_checked: str | None
     _branch: Callable[[], str]
     _random: Callable[[], float]
@@ -118,9 +118,10 @@ class RegistrationBase:
         self._cseq += 1
         expires = 0 if deregister else self._expires
         branch = self._branch()
-        if self._writer.config is not self.config:
-            self._writer = RegisterWriter(self.config)
-        data = self._writer.write(
+        writer = self._writer
+        if writer is None or writer.config is not self.config:
+            writer = self._writer = RegisterWriter(self.config)
+        data = writer.write(
             request_uri=self._request_uri,
             branch=branch,
             cseq=self._cseq,
@@ -220,6 +221,8 @@ class RegistrationBase:
         if stale or self._resend:  # an earlier run's or address's binding; new values
             self._removed = self._removed.union(stale)
             events += self._send(now, deregister=False, remove=stale)
+        else:  # at rest until the refresh: the written lines (~0.8 KB) are made again then
+            self._writer = None
         return events
 
     def _challenged(self, response: Response, now: float, pending: _Pending) -> list[Event]:
