@@ -12,10 +12,16 @@ over from a fresh resolution, in DNS's order.
 
 from __future__ import annotations
 
+from typing import Final
+
 from sipprofile.server.transport.flow import Flow, Target
 from sipprofile.server.transport.flows import Flows
 
 from .access_point import DEFAULT_PATH, NetworkPath
+
+#: One empty set for every registration with no failed server (CPython makes a new
+#: empty frozenset at every ``frozenset()``).
+_NONE_FAILED: Final[frozenset[Target]] = frozenset()
 
 
 class Servers:
@@ -25,7 +31,7 @@ class Servers:
         # Immutable, and empty (shared) until a resolution or a failure: thousands of
         # registrations to a registrar named by its address never need either.
         self._targets: tuple[Target, ...] = ()
-        self._failed: frozenset[Target] = frozenset()
+        self._failed: frozenset[Target] = _NONE_FAILED
         #: The server in use: the one to stay with while it works.
         self.current: Target | None = None
 
@@ -48,7 +54,7 @@ class Servers:
             self._failed = self._failed | {self.current}
         rest = [t for t in self._targets if t not in self._failed]
         if not rest:
-            self._failed = frozenset()
+            self._failed = _NONE_FAILED
             self.current = None
         return rest
 

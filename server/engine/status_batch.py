@@ -60,7 +60,8 @@ class StatusBatch:
     def __init__(self, sink: StatusSink, profile_id: int) -> None:
         self._sink = sink
         self._profile_id = profile_id
-        self._changes: dict[str, object] = {}
+        #: None while nothing is noted: most of the time, for thousands of sessions.
+        self._changes: dict[str, object] | None = None
         #: The state this session last gave the profile, for the log's "old -> new". A
         #: session starts on a profile with none running, which is unregistered: the
         #: session before it, if any, ended by setting that.
@@ -68,13 +69,17 @@ class StatusBatch:
 
     def set(self, **changes: object) -> None:
         """Note changes; the latest value of a field wins."""
-        self._changes.update(changes)
+        noted = self._changes
+        if noted is None:
+            self._changes = changes  # a new dict of this call's own
+        else:
+            noted.update(changes)
 
     def apply(self) -> None:
         """Hand the noted changes to the registry (and log a change of state)."""
         changes = self._changes
         if changes:
-            self._changes = {}
+            self._changes = None
             self._sink.set_status(self._profile_id, **changes)
             if "state" in changes or "last_error" in changes:
                 self._log_change(changes)
@@ -105,7 +110,7 @@ class StatusBatch:
 
     def now(self, **changes: object) -> None:
         """Apply ``changes`` (and whatever was noted) at once."""
-        self._changes.update(changes)
+        self.set(**changes)
         self.apply()
 
     def event(self, name: str) -> None:

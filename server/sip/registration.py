@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Final
 
 from .digest import Credentials, DigestSession
 from .message import Response
@@ -52,6 +53,11 @@ __all__ = [
     "RegistrationConfig",
     "State",
 ]
+
+
+#: The empty set of removed bindings every registration starts with: one object, not
+#: 216 bytes each (CPython makes a new empty frozenset at every ``frozenset()``).
+NONE_REMOVED: Final[frozenset[str]] = frozenset()
 
 
 class Registration(RegistrationBase):
@@ -88,7 +94,7 @@ class Registration(RegistrationBase):
         self.granted = 0
         #: Stale bindings of ours already asked to be removed (once each: a registrar
         #: that keeps them must not make us loop).
-        self._removed = frozenset()  # the shared empty one until there is one
+        self._removed = NONE_REMOVED  # shared until there is one
         #: The configuration changed while a REGISTER was in flight: send it again.
         self._resend = False
         #: A 439 said the first hop lacks RFC 5626 outbound: no reg-id from then on.
