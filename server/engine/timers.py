@@ -97,5 +97,16 @@ class Timers:
                     )
         while heap and heap[0][1] not in live:  # stale tops: no wake-up for them
             heapq.heappop(heap)
+        self._arm_for_top()
+
+    def _arm_for_top(self) -> None:
+        """Wake up for the earliest deadline, unless a callback armed for it already.
+
+        A method of its own for a reason: within ``_fire``, after ``_handle = None``,
+        mypy takes the handle to stay None although the callbacks may have armed
+        it, and the compiled build checks that belief at run time (a TypeError that
+        left older deadlines waiting for the newer one).
+        """
+        heap = self._heap
         if heap and (self._handle is None or heap[0][0] < self._armed_at):
             self._arm(heap[0][0])
