@@ -21,17 +21,15 @@ Messages from dbus-daemon are little-endian; anything else is refused loudly.
 from __future__ import annotations
 
 import json
-import os
 import selectors
-import socket
 import struct
 import sys
 import time
 from typing import Final
 
-from dbus_fast import Message
-
 from sipprofile.proto import names
+
+from .harness import raw_subscription
 
 FINISH_TIMEOUT_S: Final = 5.0
 MATCH_RULE: Final = (
@@ -102,37 +100,11 @@ class Subscriber:
     """One raw connection: subscribed, then stamping ``registered`` events."""
 
     def __init__(self, socket_path: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(socket_path)
-        uid = str(os.getuid()).encode().hex().encode()
-        self.sock.sendall(b"\0AUTH EXTERNAL " + uid + b"\r\n")
-        answer = self.sock.recv(4096)
-        if not answer.startswith(b"OK"):
-            raise RuntimeError(f"authentication refused: {answer!r}")
-        self.sock.sendall(b"BEGIN\r\n")
+        self.sock = raw_subscription(socket_path, MATCH_RULE)
         self.pending = bytearray()
         #: (profile id, time.monotonic()) of each ``registered`` event, in arrival order.
         self.arrivals: list[tuple[int, float]] = []
         self.seen: set[int] = set()
-        calls = [
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="Hello",
-            ),
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="AddMatch",
-                signature="s",
-                body=[MATCH_RULE],
-            ),
-        ]
-        for serial, msg in enumerate(calls, start=1):
-            msg.serial = serial
-            self.sock.sendall(bytes(msg._marshall(False)))
 
     def wait_subscribed(self) -> None:
         """Block until dbus-daemon answered the ``AddMatch`` (Hello's reply comes first)."""

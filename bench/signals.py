@@ -43,8 +43,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import statistics
 import struct
 import sys
@@ -64,7 +62,7 @@ from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.store.database import Database
 from sipprofile.server.types import load_types
 
-from .harness import disconnect, private_bus, workdir
+from .harness import disconnect, private_bus, raw_subscription, workdir
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_N = 1000
@@ -118,32 +116,7 @@ def subscriber(socket_path: str) -> None:
     header's member name: decoding every body with dbus-fast would take a core's
     worth of CPU from the daemon being measured (the machine has two).
     """
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(socket_path)
-    sock.sendall(b"\0AUTH EXTERNAL " + str(os.getuid()).encode().hex().encode() + b"\r\n")
-    assert sock.recv(4096).startswith(b"OK")
-    sock.sendall(b"BEGIN\r\n")
-    for serial, msg in enumerate(
-        [
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="Hello",
-            ),
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="AddMatch",
-                signature="s",
-                body=[f"type='signal',path_namespace='{names.REGISTRY_PATH}'"],
-            ),
-        ],
-        start=1,
-    ):
-        msg.serial = serial
-        sock.sendall(bytes(msg._marshall(False)))
+    sock = raw_subscription(socket_path, f"type='signal',path_namespace='{names.REGISTRY_PATH}'")
     out = sys.stdout
     out.write("ready\n")
     out.flush()
