@@ -378,6 +378,11 @@ def summary_number(text: str) -> float:
     return float(re.sub(r"[^0-9.+-].*$", "", text))
 
 
+def summary_fields(summary: str) -> dict[str, str]:
+    """The ``name=value`` fields of bench_uac.sh's SUMMARY line."""
+    return dict(tok.split("=", 1) for tok in summary.split()[1:] if "=" in tok)
+
+
 def run_uac_script(
     n: int, env: dict[str, str] | None = None
 ) -> tuple[str, dict[str, str], int, float]:
@@ -402,13 +407,12 @@ def run_uac_script(
         raise RuntimeError(
             f"bench_uac.sh {n} exited {script.returncode} without a SUMMARY line:\n{stdout}{stderr}"
         )
-    fields = dict(tok.split("=", 1) for tok in summary.split()[1:] if "=" in tok)
-    return summary, fields, script.returncode, took
+    return summary, summary_fields(summary), script.returncode, took
 
 
-def bench_peer(n: int) -> dict[str, Any]:
-    """Run bench_uac.sh N and parse its SUMMARY line."""
-    summary, fields, status, took = run_uac_script(n)
+def bench_peer(n: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run bench_uac.sh N (in ``env``) and parse its SUMMARY line."""
+    summary, fields, status, took = run_uac_script(n, env)
     cpu = fields["uac_cpu"]  # "0.073s(user=0.04"
     user_sys = re.findall(r"(?:user|sys)=([0-9.]+)", summary)
     registered = int(fields["registered"])

@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from .registrations import (
+    bench_peer as uac_startup,
+)
+from .registrations import (
     process_tree,
-    run_uac_script,
+    summary_fields,
     summary_number,
     tree_sched_cpu_s,
     udp_rcvbuf_errors,
@@ -99,24 +102,13 @@ def stop_peer(root: Path) -> None:
 def run_peer(root: Path, n: int, expires: int) -> dict[str, Any]:
     """``bench_uac.sh N`` with KEEP=1: both instances stay up; its SUMMARY, parsed."""
     env = os.environ | {"KAM_RUN_ROOT": str(root), "KEEP": "1", "EXPIRES": str(expires)}
-    summary, fields, status, took = run_uac_script(n, env)
+    peer = uac_startup(n, env)
+    summary = peer["summary"]
+    fields = summary_fields(summary)
     drops = {k: int(v) for k, v in re.findall(r"(registrar_sock|uac_sock)=(\d+)", summary)}
-    registered = int(fields["registered"])
     keys = ("uac_rss_sum", "uac_pss", "uac_shm_max_used")
     rss, pss, shm = (summary_number(fields[key]) for key in keys)
-    cpu = summary_number(fields["uac_cpu"])
-    rcvbuf = int(summary_number(fields["udp_rcvbuf_errors"]))
-    return {
-        "summary": summary,
-        "exit_status": status,
-        "script_s": took,
-        "registered": registered,
-        "wall_activate_to_all_s": summary_number(fields["wall_activate_to_all"]),
-        "wall_first_to_all_s": summary_number(fields["wall_first_to_all"]),
-        "cpu_sched_s": cpu,
-        "cpu_per_registration_s": cpu / max(registered, 1),
-        "registrar_register_requests": int(fields.get("registrar_registers", "-1")),
-        "udp_rcvbuf_errors": rcvbuf,
+    return peer | {
         "registrar_udp_socket_drops": drops.get("registrar_sock", -1),
         "uac_udp_socket_drops": drops.get("uac_sock", -1),
         "udp_socket_drops_total": sum(drops.values()),
