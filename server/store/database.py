@@ -19,7 +19,7 @@ from typing import Any, Final, TypeVar
 
 import aiosqlite
 
-from sipprofile.server.errors import StoreError
+from sipprofile.server.errors import InternalError, StoreError
 
 from .migrations import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
@@ -29,6 +29,12 @@ T = TypeVar("T")
 
 #: Seconds after a commit within which it is synced to disk (power-loss safety).
 FLUSH_DELAY: Final = 0.5
+
+#: Primary result codes that mean the file cannot take the write (disk full, an I/O
+#: error, a file system remounted read-only), not that the request was wrong.
+STORAGE_FAILURES: Final = frozenset(
+    {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN}
+)
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -143,7 +149,17 @@ class Database:
         ``synced`` makes this one commit power-safe before it returns (the WAL is
         synced at the commit): for the few writes that must not be lost at all.
         """
-        result = await self.run(partial(_in_transaction, job, synced=synced))
+        try:
+            result = await self.run(partial(_in_transaction, job, synced=synced))
+        except sqlite3.Error as exc:
+            if not storage_failure(exc):
+                raise
+            # The transaction was rolled back (or never began): the change is not in
+            # the file, and the caller is told so by name, not by a traceback.
+            _log.error("cannot write %s: %s; the change was not made", self.path, exc)
+            raise InternalError(
+                f"the profile database cannot be written ({exc}); nothing was changed"
+            ) from None
         self._schedule_flush()
         return result
 
@@ -186,6 +202,12 @@ class Database:
         with suppress(sqlite3.Error):
             await self.scalar("PRAGMA wal_checkpoint(TRUNCATE)")
         await self.conn.close()
+
+
+def storage_failure(exc: sqlite3.Error) -> bool:
+    """Whether SQLite failed for want of storage rather than over the statement."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in STORAGE_FAILURES
 
 
 def _in_transaction(

@@ -1,0 +1,1 @@
+"""Reliability tests: the daemon killed with SIGKILL at random points, then restarted."""
