@@ -36,6 +36,7 @@ from .registry.service import ProfileRegistry
 from .registry.sharing import Sharing
 from .sip import compiled as sip_core_compiled
 from .store.database import Database
+from .transport.udp import preferred_port
 from .types import load_types
 
 _log = logging.getLogger("sipprofiled")
@@ -147,7 +148,9 @@ class Daemon:
             reason = str(exc) or type(exc).__name__
             raise DaemonError(f"cannot connect to the {self.options.bus} bus: {reason}") from None
         self.network = await open_network_monitor()
-        self.engine = Engine(self.registry, self.network, self.options.pacing)
+        # one port per database, the same at every start: the Contacts stay the same
+        udp_port = preferred_port(str(self.database_path.resolve()))
+        self.engine = Engine(self.registry, self.network, self.options.pacing, udp_port)
         self.sharing = Sharing(self.registry, engine=self.engine)
         authorizer = PolkitAuthorizer(self.bus) if self.options.uses_polkit else None
         self.service = BusService(self.bus, self.registry, self.sharing, authorizer)

@@ -46,7 +46,9 @@ class Engine:
         registry: ProfileRegistry,
         network: NetworkMonitor | None = None,
         pacing: PacingSettings | None = None,
+        udp_port: int = 0,
     ) -> None:
+        """``udp_port``: the local port UDP registrations ask for first (0: any)."""
         self.registry = registry
         #: Every first REGISTER of a session, and every one after a move to a new
         #: flow, takes a slot here: no storm at start-up or when a shared flow fails.
@@ -57,7 +59,7 @@ class Engine:
         self._unwatch = (
             network.subscribe(self._network_changed) if network is not None else lambda: None
         )
-        self.flows = Flows()
+        self.flows = Flows(udp_port)
         self.timers = Timers()
         self._sessions: dict[int, Session] = {}
         #: The newest settings waiting for a restart, and the restart under way.

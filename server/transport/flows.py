@@ -28,8 +28,10 @@ CONNECT_TIMEOUT: Final = 10.0
 class Flows:
     """Every socket and connection of the daemon."""
 
-    def __init__(self) -> None:
+    def __init__(self, udp_port: int = 0) -> None:
         self.dispatcher = Dispatcher()
+        #: The port every UDP socket asks for first (``udp.preferred_port``); 0: any.
+        self._udp_port = udp_port
         #: (family, local address, device) -> socket; "" and "" for the unbound one.
         self._udp: dict[tuple[int, str, str], UdpEndpoint] = {}
         self._streams: dict[_StreamKey, StreamFlow] = {}
@@ -65,7 +67,9 @@ class Flows:
         endpoint = self._udp.get(key)
         if endpoint is None:
             try:
-                endpoint = UdpEndpoint.open(family, self.dispatcher, local, device)
+                endpoint = UdpEndpoint.open(
+                    family, self.dispatcher, local, device, port=self._udp_port
+                )
             except OSError as exc:
                 where = f" on {local}" if local else ""
                 raise ConnectionError(f"cannot open a UDP socket{where}: {exc}") from exc

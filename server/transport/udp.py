@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import errno
 import logging
 import socket
 import time
+import zlib
 from collections.abc import Callable
 from typing import Final
 
@@ -43,7 +45,24 @@ SEND_BACKLOG: Final = 10_000
 #: How long a learned source address is trusted (routes change; issue 4 watches them).
 LOCAL_IP_TTL: Final = 1.0
 
+#: Where ``preferred_port`` picks from: above Linux's default ephemeral range (32768 to
+#: 60999), so a port the kernel handed to someone else is rarely the one we want.
+PREFERRED_PORTS: Final = range(61000, 65536)
+
 Address = tuple[str, int]
+
+
+def preferred_port(key: str) -> int:
+    """The UDP port this daemon asks for first: the same for the same ``key``.
+
+    The port is part of every Contact we register. With a new ephemeral port at each
+    start, a daemon killed without deregistering would come back under a new Contact,
+    and the registrar would hold the old binding beside the new one until it expired
+    (we remove it once a 200 OK lists it, but only then). A port derived from the
+    database's path needs no state of its own and is stable across restarts; when it
+    is taken the socket falls back to an ephemeral one.
+    """
+    return PREFERRED_PORTS[zlib.crc32(key.encode()) % len(PREFERRED_PORTS)]
 
 
 _buffers_reported = False
@@ -106,11 +125,14 @@ class UdpEndpoint:
         dispatcher: Dispatcher,
         address: str = "",
         device: str = "",
+        port: int = 0,
     ) -> UdpEndpoint:
-        """Bind a new socket of ``family`` to an ephemeral port.
+        """Bind a new socket of ``family`` to ``port``, or to an ephemeral one.
 
         On every address of the family, or on ``address`` (an access point's), and
         then also to ``device`` where the kernel allows it (``bind_to_device``).
+        ``port`` is a wish (``preferred_port``): when another socket has it, or it
+        may not be bound, the kernel picks one instead.
         """
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
@@ -118,7 +140,14 @@ class UdpEndpoint:
             size_buffers(sock)
             if device:
                 bind_to_device(sock, device)
-            sock.bind((address or ("::" if family == socket.AF_INET6 else "0.0.0.0"), 0))
+            host = address or ("::" if family == socket.AF_INET6 else "0.0.0.0")
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                if not port or exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                    raise
+                _log.info("UDP port %d is taken (%s); using another", port, exc.strerror)
+                sock.bind((host, 0))
             return cls(sock, dispatcher)
         except BaseException:
             sock.close()

@@ -254,14 +254,21 @@ async def test_updates_keep_update_or_renew_the_registration(kamailio, daemon) -
         assert renewed.call_id != first.call_id
 
 
-async def test_a_crashed_runs_binding_is_replaced_not_doubled(daemon_process, kamailio) -> None:
-    """Killed without deregistering, restarted on another port: one binding, the new one.
+@pytest.mark.parametrize("port_taken", [False, True], ids=["same-port", "port-taken"])
+async def test_a_crashed_runs_binding_is_replaced_not_doubled(
+    daemon_process, kamailio, port_taken: bool
+) -> None:
+    """Killed without deregistering, restarted: one binding at the registrar.
 
-    The Contact's user part is the profile's own and kept in the database, so the
-    binding the dead run left is recognised in the 200 OK and removed.
+    The daemon asks for the same UDP port at every start, so the new run registers
+    the very Contact the dead one left and the registrar updates it in place. When
+    that port is taken, it registers from another; the Contact's user part is the
+    profile's own and kept in the database, so the dead run's binding is recognised
+    in the 200 OK and removed.
     """
     import os
     import signal
+    import socket
 
     from conftest import wait_for_name
     from privatebus import daemon_command
@@ -273,6 +280,9 @@ async def test_a_crashed_runs_binding_is_replaced_not_doubled(daemon_process, ka
     daemon_process.process.send_signal(signal.SIGKILL)
     await daemon_process.process.wait()
     assert [b.contact for b in kamailio.contacts_of("alice")] == [old.contact]  # left behind
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if port_taken:
+        squatter.bind(("0.0.0.0", int(old.contact.rsplit(":", 1)[1])))
     again = await asyncio.create_subprocess_exec(
         *daemon_command(daemon_process.address, daemon_process.db_path),
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -281,13 +291,23 @@ async def test_a_crashed_runs_binding_is_replaced_not_doubled(daemon_process, ka
         await wait_for_name(daemon_process.address)
         async with raw_bus(daemon_process.address) as raw:
             props = await wait_state(raw, "/org/sipprofile/SipProfile1/Profile/1", "registered")
-        await wait_for(lambda: len(kamailio.contacts_of("alice")) == 1)
+        await wait_for(
+            lambda: (
+                [b.call_id for b in kamailio.contacts_of("alice")] != [old.call_id]
+                and len(kamailio.contacts_of("alice")) == 1
+            )
+        )
         [new] = kamailio.contacts_of("alice")
-        assert new.contact != old.contact  # another port
+        assert new.call_id != old.call_id  # the new run's registration
         assert props["RegisteredContact"] in new.contact
-        user = old.contact.split("@", 1)[0]
-        assert new.contact.startswith(user)  # the same Contact user: the same profile
+        if port_taken:
+            assert new.contact != old.contact  # another port
+            user = old.contact.split("@", 1)[0]
+            assert new.contact.startswith(user)  # the same Contact user: the same profile
+        else:
+            assert new.contact == old.contact
     finally:
+        squatter.close()
         again.send_signal(signal.SIGTERM)
         await asyncio.wait_for(again.wait(), 10)
 

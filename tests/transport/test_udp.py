@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -12,12 +13,14 @@ import pytest
 from sipprofile.server.sip.message import Response
 from sipprofile.server.transport.flow import Dispatcher
 from sipprofile.server.transport.udp import (
+    PREFERRED_PORTS,
     READ_BATCH,
     RECEIVE_BUFFER,
     SEND_BUFFER,
     UdpEndpoint,
     UdpFlow,
     local_ip_for,
+    preferred_port,
 )
 
 
@@ -153,6 +156,29 @@ async def test_closed_endpoint_sends_nothing_and_frees_the_port(peer: socket.soc
     peer.settimeout(0.2)
     with pytest.raises(TimeoutError):
         peer.recv(100)
+
+
+async def test_the_preferred_port_is_taken_when_free_and_passed_over_when_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The Contact's port survives a restart: the same key asks for the same port."""
+    caplog.set_level(logging.INFO, logger="sipprofile.server.transport.udp")
+    port = preferred_port("/var/lib/sipprofiled/profiles.db")
+    assert port == preferred_port("/var/lib/sipprofiled/profiles.db")
+    assert port in PREFERRED_PORTS
+    assert len({preferred_port(f"/home/u{i}/profiles.db") for i in range(50)}) > 40
+    endpoint = UdpEndpoint.open(socket.AF_INET, Dispatcher(), port=port)
+    try:
+        assert endpoint.port == port
+        # a second socket wanting it (another daemon, or someone else) gets another
+        other = UdpEndpoint.open(socket.AF_INET, Dispatcher(), port=port)
+        try:
+            assert other.port not in (0, port)
+            assert f"UDP port {port} is taken" in caplog.text
+        finally:
+            other.close()
+    finally:
+        endpoint.close()
 
 
 def test_local_address_towards_loopback() -> None:
