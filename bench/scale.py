@@ -16,7 +16,8 @@ the same run where it has a comparable number:
    registrar's (``/proc/net/udp``, by the sockets each process holds), and the
    system-wide ``RcvbufErrors``. Peer: the SUMMARY of ``bench_uac.sh N`` (timed from
    ``uac.reg_active 1``, its table already loaded, to N contacts).
-2. Memory (``VmRSS`` of ``/proc/PID/status``, a moment after things settle): (a) the
+2. Memory (``VmRSS`` of ``/proc/PID/status``, once things settle: for (c), T4 + 1 s
+   after the last binding, when every transaction has ended): (a) the
    daemon on an empty database; (b) on a database of the same N profiles with
    AutoRegistration off (nothing registers); (c) the daemon of point 1 with all N
    registered. Idle bytes per stored profile = (b - a) / N (target <= 0.5 KB); bytes
@@ -64,6 +65,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from sipprofile.server.engine.pacing import DEFAULT_RATE as AUTOSTART_RATE
+from sipprofile.server.sip.transaction import T4
 from sipprofile.server.store.database import Database
 
 from .harness import private_bus, sched_cpu_s, start_daemon, workdir
@@ -103,7 +105,11 @@ TARGET_REFRESH_CPU_PCT: Final = 5.0
 REFRESH_LATEST: Final = 0.9
 #: How long the daemon is left alone before its memory is read.
 SETTLE_IDLE_S: Final = 1.5
-SETTLE_LIVE_S: Final = 2.0
+#: A registration is at rest once its last transaction ended: on UDP that is Timer K,
+#: T4 (5 s) after the final response, while the transaction absorbs retransmitted
+#: finals and holds its request. Read sooner, the last few thousand registrations of
+#: the start-up would be counted with their transactions still alive.
+SETTLE_LIVE_S: Final = T4 + 1.0
 POLL_S: Final = 0.05
 #: Give up on the start-up when the number of bindings has not changed for this long.
 STALL_S: Final = 20.0
