@@ -1,1 +1,1 @@
-"""Reliability tests: the daemon killed with SIGKILL at random points, then restarted."""
+"""Reliability (issue 8): crash safety, faults and hostile peers, each bounded."""
