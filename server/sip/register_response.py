@@ -8,13 +8,38 @@ must not cost us our registration, so elements that cannot be read are skipped.
 
 from __future__ import annotations
 
+from typing import Final
+
 from .digest import Challenge, DigestError, parse_challenge
 from .errors import SipParseError
+from .grammar import is_ipv4, is_ipv6_reference
 from .headers import NameAddr, parse_cseq, parse_name_addr
 from .message import Response
 from .registration_events import Registered
 from .uri import SipUri, parse_uri, uri_equivalent
 from .via import parse_via, via_branch
+
+#: The largest delta-seconds (RFC 3261 §20.19: 0 to 2**32-1), and the most the bus's
+#: ``Expires`` (a uint32) can show.
+MAX_DELTA_SECONDS: Final = 2**32 - 1
+
+
+def delta_seconds(text: str | None) -> int | None:
+    """``text`` as delta-seconds (RFC 3261 §25.1: ASCII digits, at most 2**32-1), else None.
+
+    A value that is not one is read as if absent (RFC 4475 §3.1.2.19). ``str.isdigit``
+    alone let through digits ``int()`` refuses (``"²"``) and more digits than it
+    converts (4300): the exception escaped the registration, which then waited for
+    good; and a grant over 2**32-1 made the profile's properties unreadable on the bus
+    (found by tests/reliability/test_hostile_registrar.py).
+    """
+    value = (text or "").strip(" \t")
+    if not (value.isascii() and value.isdigit()):
+        return None
+    digits = value.lstrip("0") or "0"
+    if len(digits) > 10 or int(digits) > MAX_DELTA_SECONDS:
+        return None
+    return int(digits)
 
 
 def answers(response: Response, call_id: str, cseq: int, cseq_text: str, branch: str) -> bool:
@@ -85,8 +110,8 @@ def granted_expiry(response: Response, contact: str, asked: int) -> int | None:
     is, the others are bindings of an earlier run (``stale_bindings``).
     """
     contacts = _listed_contacts(response)
-    header = response.headers.get("Expires")
-    fallback = int(header) if header and header.strip().isdigit() else asked
+    header = delta_seconds(response.headers.get("Expires"))
+    fallback = asked if header is None else header
     if not contacts:
         return fallback  # a registrar that lists nothing: trust what it said, or asked
     if len(contacts) == 1 and contacts[0].uri == contact:  # the usual answer, no parsing
@@ -103,10 +128,8 @@ def granted_expiry(response: Response, contact: str, asked: int) -> int | None:
                 chosen = listed
     if chosen is None:
         return None
-    expiry = chosen.param("expires")
-    if expiry is not None and expiry.isdigit():
-        return int(expiry)
-    return fallback
+    expiry = delta_seconds(chosen.param("expires"))
+    return fallback if expiry is None else expiry
 
 
 def stale_bindings(response: Response, contact: str) -> list[str]:
@@ -133,12 +156,18 @@ def stale_bindings(response: Response, contact: str) -> list[str]:
 
 
 def redirect_targets(response: Response) -> list[str]:
-    """The Contact URIs of a 3xx, highest ``q`` first, the listed order on ties."""
+    """The SIP and SIPS Contact URIs of a 3xx, highest ``q`` first, the listed order on ties.
+
+    Others (a wildcard, a tel: or http: URI) are skipped: no REGISTER can go there.
+    They used to become the next Request-URI, and writing it raised, leaving the
+    registration waiting for good (found by tests/reliability/test_hostile_registrar.py).
+    """
     ranked: list[tuple[float, int, str]] = []
     for index, value in enumerate(response.headers.get_all("Contact")):
         try:
             contact = parse_name_addr(value)
             q = float(contact.param("q") or "1")
+            parse_uri(contact.uri)
         except (SipParseError, ValueError):
             continue
         ranked.append((-q, index, contact.uri))
@@ -147,8 +176,9 @@ def redirect_targets(response: Response) -> list[str]:
 
 def retry_after(response: Response) -> float | None:
     """Retry-After in seconds (RFC 3261 §20.33), comment and parameters ignored."""
-    value = (response.headers.get("Retry-After") or "").split(";")[0].split("(")[0].strip()
-    return float(value) if value.isdigit() else None
+    value = (response.headers.get("Retry-After") or "").split(";")[0].split("(")[0]
+    seconds = delta_seconds(value)
+    return None if seconds is None else float(seconds)
 
 
 def uris(values: list[str]) -> tuple[str, ...]:
@@ -178,14 +208,14 @@ def registered_event(
     the registrar saw us, its RFC 5626 Flow-Timer, and whether it took part in
     outbound (``Require: outbound``, when we asked for it).
     """
-    flow_timer = (response.headers.get("Flow-Timer") or "").strip()
+    flow_timer = delta_seconds(response.headers.get("Flow-Timer"))
     return Registered(
         granted,
         contact,
         uris(response.headers.get_all("P-Associated-URI")) or (aor,),
         uris(response.headers.get_all("Service-Route")),
         learned_address(response),
-        int(flow_timer) if flow_timer.isdigit() else None,
+        flow_timer,
         outbound_asked and "outbound" in option_tags(response, "Require"),
     )
 
@@ -204,6 +234,10 @@ def learned_address(response: Response) -> str:
         return ""
     host = top.received
     if host is None and port is None:
+        return ""
+    if host is not None and not (is_ipv4(host) or is_ipv6_reference(f"[{host.strip('[]')}]")):
+        # RFC 3261 §18.2.1: an IP address. A name or junk is no address we were seen at;
+        # taken, it became our Contact (found by tests/reliability/test_hostile_registrar.py)
         return ""
     host = host or top.host
     if ":" in host and not host.startswith("["):

@@ -21,6 +21,7 @@ from .register_request import RegisterWriter
 from .register_response import (
     answers,
     challenges,
+    delta_seconds,
     granted_expiry,
     redirect_targets,
     registered_event,
@@ -248,9 +249,10 @@ class RegistrationBase:
 
     def _interval_too_brief(self, response: Response, now: float) -> list[Event]:
         value = (response.headers.get("Min-Expires") or "").strip()
-        if not value.isdigit() or int(value) <= self._expires:
+        minimum = delta_seconds(value)  # not int(): see delta_seconds
+        if minimum is None or minimum <= self._expires:
             return self._failed(REJECTED, f"423 Interval Too Brief with Min-Expires {value!r}")
-        self._expires = int(value)
+        self._expires = minimum
         return self._send(now, deregister=False)
 
     def _redirected(self, response: Response, now: float) -> list[Event]:

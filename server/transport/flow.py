@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sipprofile.server.sip.errors import SipParseError
-from sipprofile.server.sip.message import Headers, Request, Response
+from sipprofile.server.sip.message import Request, Response, check_header_value
 from sipprofile.server.sip.parser import parse_message
+from sipprofile.server.sip.server_transaction import response_bytes
 from sipprofile.server.sip.via import via_branch
 
 _log = logging.getLogger(__name__)
@@ -147,10 +148,18 @@ class Dispatcher:
 
 
 def _answer_request(request: Request) -> bytes | None:
-    """The answer to a request of no dialog of ours; None for an ACK.
+    """The answer to a request of no dialog of ours; None for an ACK, or if none can be built.
 
     OPTIONS pings get 200, a NOTIFY 481 (RFC 6665 §4.1.3: no such subscription),
-    anything else 501: a registration serves no other requests to its Contact.
+    anything else 501: a registration serves no other requests to its Contact. The
+    answer is built as RFC 3261 §8.2.6 says (``response_bytes``), with a To tag that is
+    the same for every retransmission (§8.2.6.2, §8.2.7).
+
+    A request without a Via, From, To, Call-ID or CSeq to copy, or with one that no
+    header may carry (a NUL, an escape), gets nothing. Such requests used to get an
+    answer with the missing headers empty, or made this raise: over TCP that ended the
+    connection, and every registration on it had to register again (found by
+    tests/reliability/test_hostile_registrar.py).
     """
     if request.method == "ACK":
         return None
@@ -158,10 +167,14 @@ def _answer_request(request: Request) -> bytes | None:
         "OPTIONS": (200, "OK"),
         "NOTIFY": (481, "Subscription Does Not Exist"),
     }.get(request.method, (501, "Not Implemented"))
-    headers = Headers()
-    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-        for value in (
-            request.headers.get_all(name) if name == "Via" else [request.headers.get(name) or ""]
-        ):
-            headers.add(name, value)
-    return Response(status, reason, headers).to_bytes()
+    vias = request.headers.get_all("Via")
+    if not vias:
+        return None
+    try:
+        for via in vias:
+            check_header_value("Via", via)
+        for name in ("From", "To", "Call-ID", "CSeq"):
+            check_header_value(name, request.header(name))
+        return response_bytes(request, status, reason)
+    except SipParseError:
+        return None
