@@ -8,7 +8,7 @@ TYPECHECK := build/typecheck
 COMPILED := build/compiled
 SOURCES := $(shell find server client proto -name '*.py' -o -name '*.xml') setup.py pyproject.toml
 
-.PHONY: setup test lint typecheck pytest pytest-compiled compiled demo bench clean
+.PHONY: setup test lint typecheck pytest pytest-compiled compiled demo bench reliability clean
 
 setup:
 	@bash .ci/setup
@@ -68,6 +68,13 @@ bench: setup compiled
 	-PYTHONPATH=$(COMPILED) $(PY) -m bench.access_points
 	BENCH_COMMAND="make bench BENCH_N=$(BENCH_N) SCALE_N=$(SCALE_N) REFRESH_WINDOW=$(REFRESH_WINDOW)" \
 		$(PY) -m bench.report
+
+# Issue 8's long runs: the tests under tests/reliability at full length (crash safety
+# at 100 kill points; RELIABILITY_POINTS sets another count). `make test` runs the
+# same files bounded.
+RELIABILITY_POINTS ?= 100
+reliability: setup
+	SIPPROFILED_CRASH_POINTS=$(RELIABILITY_POINTS) $(PY) -m pytest -q -p no:cacheprovider tests/reliability
 
 clean:
 	rm -rf build .venv *.egg-info
