@@ -8,7 +8,7 @@ TYPECHECK := build/typecheck
 COMPILED := build/compiled
 SOURCES := $(shell find server client proto -name '*.py' -o -name '*.xml') setup.py pyproject.toml
 
-.PHONY: setup test lint typecheck pytest pytest-compiled compiled demo bench reliability clean
+.PHONY: setup test lint typecheck pytest pytest-compiled compiled demo bench fuzz reliability clean
 
 setup:
 	@bash .ci/setup
@@ -68,6 +68,36 @@ bench: setup compiled
 	-PYTHONPATH=$(COMPILED) $(PY) -m bench.access_points
 	BENCH_COMMAND="make bench BENCH_N=$(BENCH_N) SCALE_N=$(SCALE_N) REFRESH_WINDOW=$(REFRESH_WINDOW)" \
 		$(PY) -m bench.report
+
+# Issue 8's long fuzzing run. The hypothesis side runs in every `make pytest`
+# (tests/fuzz, bounded); this runs the same checks (tests/fuzz/oracles.py) under atheris,
+# FUZZ_SECONDS per target, from tests/fuzz/corpus/<target> and what earlier runs added
+# to build/fuzz/<target>/corpus. An input that raises anything but the documented error,
+# or breaks a checked property, is written to build/fuzz/<target>/crash-* (the log
+# beside it) and fails the run; the next run starts from it again, so a crash keeps
+# failing until it is fixed and kept as an @example in tests/fuzz.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= message stream headers digest reginfo settings registration
+fuzz: setup
+	@$(PY) -c 'import atheris' 2>/dev/null || \
+		$(VENV)/bin/pip install -q --disable-pip-version-check 'atheris>=2.3'
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		dir=build/fuzz/$$t; mkdir -p $$dir/corpus; \
+		for old in $$dir/crash-* $$dir/timeout-* $$dir/oom-*; do \
+			if [ -e "$$old" ]; then mv -f "$$old" $$dir/corpus/; fi; \
+		done; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		PYTHONPATH=tests $(PY) -m fuzz.atheris_targets $$t -max_total_time=$(FUZZ_SECONDS) \
+			-max_len=8192 -timeout=10 -artifact_prefix=$$dir/ $$dir/corpus tests/fuzz/corpus/$$t \
+			>$$dir/fuzz.log 2>&1; \
+		status=$$?; found=$$(ls $$dir | grep -E '^(crash|timeout|oom)-'); \
+		if [ $$status -ne 0 ] || [ -n "$$found" ]; then \
+			failed="$$failed $$t"; tail -n 40 $$dir/fuzz.log; \
+		else \
+			grep -E '^#[0-9]+[[:space:]]+DONE' $$dir/fuzz.log | tail -n 1; \
+		fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in:$$failed (see build/fuzz/)"; exit 1; fi
 
 # Issue 8's long runs: the tests under tests/reliability at full length (crash safety
 # at 100 kill points; RELIABILITY_POINTS sets another count). `make test` runs the
