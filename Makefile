@@ -70,7 +70,7 @@ bench: setup compiled
 		$(PY) -m bench.report
 
 # Issue 8's long fuzzing run. The hypothesis side runs in every `make pytest`
-# (tests/fuzz, bounded); this runs the same checks (tests/fuzz/oracles.py) under atheris,
+# (tests/fuzz, bounded); this runs the same checks (tests/fuzz/oracles_*.py) under atheris,
 # FUZZ_SECONDS per target, from tests/fuzz/corpus/<target> and what earlier runs added
 # to build/fuzz/<target>/corpus. An input that raises anything but the documented error,
 # or breaks a checked property, is written to build/fuzz/<target>/crash-* (the log

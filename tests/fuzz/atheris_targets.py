@@ -6,12 +6,13 @@ Run one target with libFuzzer's options and corpus directories after its name::
         -max_total_time=60 -artifact_prefix=build/fuzz/message/ \\
         build/fuzz/message/corpus tests/fuzz/corpus/message
 
-``--list`` prints the target names. Each target is the ``check_*`` of ``oracles.py``
-that the hypothesis tests run too: an input that raises anything but the documented
-error, or breaks a checked property, is a crash, which libFuzzer writes to the
-artifact prefix (``crash-<sha1>``) before it exits non-zero. A crash file replays
-with the same command and the file's path instead of the corpus directories; it then
-becomes an ``@example`` of the matching ``test_fuzz_*.py`` test.
+``--list`` prints the target names. Each target is the ``check_*`` of an
+``oracles_*.py`` module (see ``_load``) that the hypothesis tests run too: an input
+that raises anything but the documented error, or breaks a checked property, is a
+crash, which libFuzzer writes to the artifact prefix (``crash-<sha1>``) before it
+exits non-zero. A crash file replays with the same command and the file's path
+instead of the corpus directories; it then becomes an ``@example`` of the matching
+``test_fuzz_*.py`` test.
 
 The SIP core is instrumented as it is imported, so only its pure-Python build is
 fuzzed here (the mypyc-compiled one runs the hypothesis tests in ``make
@@ -40,8 +41,23 @@ def _load(target: str) -> Callable[[bytes], None]:
     import atheris  # type: ignore[import-untyped, unused-ignore]
 
     with atheris.instrument_imports(include=["sipprofile", "fuzz"]):
-        from . import oracles
-    return oracles.TARGETS[target]
+        from .oracles_digest import check_challenges
+        from .oracles_reginfo import check_reginfo
+        from .oracles_registration import check_registration
+        from .oracles_settings import check_settings
+        from .oracles_sip import check_headers, check_message, check_stream
+
+    # target name -> the check of one input, as libFuzzer gives it.
+    targets: dict[str, Callable[[bytes], None]] = {
+        "message": check_message,
+        "stream": check_stream,
+        "headers": check_headers,
+        "digest": check_challenges,
+        "reginfo": check_reginfo,
+        "settings": check_settings,
+        "registration": check_registration,
+    }
+    return targets[target]
 
 
 def fuzz(target: str, argv: list[str]) -> None:

@@ -13,7 +13,7 @@ import os
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from .oracles import seeds
+from .oracles_common import seeds
 
 #: Examples per fuzz test. Sized so that ``pytest tests/fuzz`` stays within about
 #: 20 s on a 2-core machine; ``SIPPROFILE_FUZZ_EXAMPLES=5000`` fuzzes for longer.

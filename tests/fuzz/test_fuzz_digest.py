@@ -1,9 +1,9 @@
 """Fuzzing the digest challenge parser (issue 8): ``DigestError`` and nothing else.
 
 Whatever parses must read the same when written back, be ranked consistently by
-``answerable``/``choose_challenge``, and get an answer that echoes it (``oracles.py``).
-``tests/sip/test_digest.py`` has arbitrary and near-miss text; these are built from
-real challenges, parameter by parameter.
+``answerable``/``choose_challenge``, and get an answer that echoes it
+(``oracles_digest.py``). ``tests/sip/test_digest.py`` has arbitrary and near-miss
+text; these are built from real challenges, parameter by parameter.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from sipprofile.server.sip.digest_challenge import DigestError, parse_challenge
 
-from .oracles import CORPUS, check_challenge_text, check_challenges, check_choice, seeds
+from .oracles_common import CORPUS, seeds
+from .oracles_digest import check_challenge_text, check_challenges, check_choice
 from .strategies import FUZZ, TRICKY, TRICKY_TEXT, mutated, tricky_text
 
 

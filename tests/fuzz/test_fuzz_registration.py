@@ -3,8 +3,9 @@
 ``register_response.py`` reads a registrar's answer leniently (what it cannot read
 is skipped), and ``Registration.receive`` acts on it; a response, however malformed
 its headers, must move the machine on and leave it waiting for something, at a
-finite time (``oracles.check_registration``). A ``ValueError`` escaping there would
-leave the registration with nothing in flight and nothing scheduled.
+finite time (``oracles_registration.check_registration``). A ``ValueError``
+escaping there would leave the registration with nothing in flight and nothing
+scheduled.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from .oracles import CORPUS, check_registration
+from .oracles_common import CORPUS
+from .oracles_registration import check_registration
 from .strategies import FUZZ, INJECTED, TRICKY, mutated
 
 RESPONSES = {path.name: path.read_bytes() for path in sorted((CORPUS / "registration").iterdir())}

@@ -5,7 +5,8 @@
 that look right (keys and types of ``proto/schema.py``, values near the edge of what
 is valid) and garbage alike may raise only those two domain errors, which the bus
 layer maps to D-Bus errors; anything else would be an internal error. Secrets never
-appear in a message or in the readable settings (``oracles.check_settings_raw``).
+appear in a message or in the readable settings
+(``oracles_settings.check_settings_raw``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from sipprofile.proto.schema import (
 )
 from sipprofile.server.registry.model import Typed
 
-from .oracles import CORPUS, INTEGER_RANGES, check_settings, check_settings_raw
+from .oracles_common import CORPUS
+from .oracles_settings import INTEGER_RANGES, check_settings, check_settings_raw
 from .strategies import FUZZ, TRICKY_TEXT
 
 

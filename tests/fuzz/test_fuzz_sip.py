@@ -3,8 +3,9 @@
 ``parse_message`` and ``StreamFramer`` may raise ``SipParseError`` and nothing else;
 the header parsers their values are read with raise ``SipParseError`` (sec-agree lists
 ``SecAgreeError``, challenges ``DigestError``). What parses must write back and parse
-the same: see ``oracles.py``. ``tests/sip/test_parser.py`` has the generated-message
-properties; these start from real messages (RFC 4475 among them) and damage them.
+the same: see ``oracles_sip.py``. ``tests/sip/test_parser.py`` has the
+generated-message properties; these start from real messages (RFC 4475 among them)
+and damage them.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from .oracles import (
-    CORPUS,
+from .oracles_common import CORPUS, seeds
+from .oracles_sip import (
     check_header_value,
     check_headers,
     check_message,
     check_stream,
     check_stream_chunks,
-    seeds,
 )
 from .strategies import FUZZ, INJECTED, TRICKY, TRICKY_TEXT, mutated, tricky_text
 
