@@ -150,8 +150,10 @@ class Dispatcher:
 def _answer_request(request: Request) -> bytes | None:
     """The answer to a request of no dialog of ours; None for an ACK, or if none can be built.
 
-    OPTIONS pings get 200, a NOTIFY 481 (RFC 6665 §4.1.3: no such subscription),
-    anything else 501: a registration serves no other requests to its Contact. The
+    OPTIONS pings get 200; a NOTIFY 481 (RFC 6665 §4.1.3: no such subscription), and so
+    do a BYE and a CANCEL (RFC 3261 §15.1.2, §9.2: no such dialog or transaction, as
+    none is ever made here); anything else 501: a registration serves no other
+    requests to its Contact. The
     answer is built as RFC 3261 §8.2.6 says (``response_bytes``), with a To tag that is
     the same for every retransmission (§8.2.6.2, §8.2.7).
 
@@ -166,6 +168,8 @@ def _answer_request(request: Request) -> bytes | None:
     status, reason = {
         "OPTIONS": (200, "OK"),
         "NOTIFY": (481, "Subscription Does Not Exist"),
+        "BYE": (481, "Call/Transaction Does Not Exist"),
+        "CANCEL": (481, "Call/Transaction Does Not Exist"),
     }.get(request.method, (501, "Not Implemented"))
     vias = request.headers.get_all("Via")
     if not vias:

@@ -864,7 +864,8 @@ async def test_strays_during_a_refresh_leave_the_registration_alone(
 #: is a ping, a NOTIFY names no subscription of ours (RFC 6665 §4.1.3), an ACK gets
 #: nothing, and a registration serves nothing else.
 EXPECTED_STATUS: dict[str, int | None] = {
-    method: {"OPTIONS": 200, "NOTIFY": 481, "ACK": None}.get(method, 501) for method in METHODS
+    method: {"OPTIONS": 200, "NOTIFY": 481, "BYE": 481, "CANCEL": 481, "ACK": None}.get(method, 501)
+    for method in METHODS
 }
 
 
