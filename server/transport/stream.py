@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import ssl
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.parser import Keepalive, StreamFramer
 
 from .flow import CloseHandler, Dispatcher, Flow, TlsSettings
+
+_log = logging.getLogger(__name__)
 
 #: RFC 5626 §4.4.1: a ping without a pong for this long means the flow is dead.
 PONG_TIMEOUT: Final = 10.0
@@ -72,7 +75,12 @@ class StreamFlow(Flow, asyncio.Protocol):
             else:
                 if SIP_TRACE.enabled:  # as parsed: the framer keeps no bytes of its own
                     SIP_TRACE.received(self.transport, self.local, self.remote, item)
-                self._dispatcher.deliver(item, self.send)
+                # A failing handler costs its message, not the connection: raised out
+                # of data_received, it would end the flow every registration on it uses.
+                try:
+                    self._dispatcher.deliver(item, self.send)
+                except Exception:
+                    _log.exception("a message from %s could not be handled", self.remote)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Tell every user of the flow, once."""
