@@ -41,7 +41,7 @@ from .reg_subscription_events import (
     SubscriptionTerminated,
 )
 from .reginfo import BindingView, ContactInfo, Reginfo, ReginfoError, parse_reginfo
-from .register_response import challenges, retry_after, uris
+from .register_response import challenges, delta_seconds, retry_after, uris
 from .registration import REFRESH_AT
 from .registration_events import SendRequest
 from .server_transaction import ServerTransaction, response_bytes, transaction_key
@@ -85,12 +85,6 @@ class _Pending:
     cseq: int
     expires: int
     next_hop: str
-
-
-def _seconds(text: str | None) -> int | None:
-    """A delta-seconds value, or None when absent or not one."""
-    text = (text or "").strip(" \t")
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
 
 
 def _subscription_state(value: str) -> tuple[str, Params]:
@@ -264,7 +258,7 @@ class RegSubscription:
             if self._auth.on_challenge(challenges(response, proxy=status == 407)) == "retry":
                 return self._send(now, pending.expires)
         elif status == 423 and pending.expires:
-            minimum = _seconds(response.headers.get("Min-Expires"))
+            minimum = delta_seconds(response.headers.get("Min-Expires"))
             if minimum is not None and minimum > self._asked:
                 self._asked = minimum
                 return self._send(now, minimum)
@@ -289,7 +283,7 @@ class RegSubscription:
             route_set = uris(response.headers.get_all("Record-Route"))[::-1]  # §12.1.2
             target = uris(response.headers.get_all("Contact"))
             self._dialog = Dialog(tag, route_set, target[0] if target else self.config.aor)
-        granted = _seconds(response.headers.get("Expires"))
+        granted = delta_seconds(response.headers.get("Expires"))
         if granted is None:  # RFC 6665 makes Expires mandatory; else a NOTIFY's, or ours
             notified = self._expires_at if not self._established else None
             granted = pending.expires if notified is None else max(0, round(notified - now))
@@ -425,9 +419,9 @@ class RegSubscription:
         events = [] if document is None else self._apply(document, now)
         if substate == "terminated":
             reason = find_param(params, "reason") or ""
-            ended = SubscriptionTerminated(reason, _seconds(find_param(params, "retry-after")))
+            ended = SubscriptionTerminated(reason, delta_seconds(find_param(params, "retry-after")))
             return 200, "OK", events + self._end(ended)
-        expires = _seconds(find_param(params, "expires"))
+        expires = delta_seconds(find_param(params, "expires"))
         if expires is not None:  # the notifier may shorten the subscription
             self._expires_at = now + expires
             at = now + expires * REFRESH_AT
