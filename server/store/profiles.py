@@ -52,24 +52,39 @@ Row = tuple[Any, ...]
 MAX_ID: Final = 2**63 - 1
 
 
+#: The values most rows hold, made once: the daemon reads every always-on profile at
+#: start (thousands on a gateway), and each one kept alive by a registration would
+#: otherwise carry copies of its own (issue 7).
+_NO_SERVER: Final = ServerSettings()
+_AKA: Final = {False: AkaSettings(False), True: AkaSettings(True)}
+_EMPTY_OBJECT: Final = "{}"
+_EMPTY_ARRAY: Final = "[]"
+
+
 def row_to_profile(row: Row) -> Profile:
     """Build the domain value from a ``SELECT`` row."""
-    extensions = {k: (sig, value) for k, (sig, value) in json.loads(row[18]).items()}
+    text = row[18]
+    extensions = (
+        {}
+        if text == _EMPTY_OBJECT
+        else {k: (sig, value) for k, (sig, value) in json.loads(text).items()}
+    )
+    proxy = (row[8], row[9], row[10], bool(row[21]))
     settings = ProfileSettings(
         type=row[1],
         provider_name=row[2],
         aor=row[3],
         access_point=row[4],
         registrar=ServerSettings(row[5], row[6], row[7], bool(row[20])),
-        outbound_proxy=ServerSettings(row[8], row[9], row[10], bool(row[21])),
+        outbound_proxy=_NO_SERVER if proxy == ("", "", "", False) else ServerSettings(*proxy),
         sigcomp=bool(row[11]),
         security_negotiation=bool(row[12]),
         auto_registration=bool(row[13]),
         default=bool(row[14]),
         private_identity=row[15],
-        aka=AkaSettings(bool(row[22])),
-        contact_params=json.loads(row[16]),
-        headers=tuple(json.loads(row[17])),
+        aka=_AKA[bool(row[22])],
+        contact_params={} if row[16] == _EMPTY_OBJECT else json.loads(row[16]),
+        headers=() if row[17] == _EMPTY_ARRAY else tuple(json.loads(row[17])),
         extensions=extensions,
     )
     return Profile(id=row[0], settings=settings, contact_user=row[19])
