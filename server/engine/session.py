@@ -92,7 +92,7 @@ class Session(SessionMoves, SessionRegEvent):
         self._passwords = (password, proxy_password)
         self._flows = flows
         self._status = StatusBatch(sink, profile.id)
-        self._loop = asyncio.get_running_loop()
+        self._loop = timers.loop
         self._machine: Registration | None = None
         self._flow: Flow | None = None
         self._hop: SipUri = next_hop_uri(profile)

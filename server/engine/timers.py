@@ -29,7 +29,9 @@ class Timers:
     """Deadlines on the loop's clock, each calling back once unless cancelled."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._loop = loop or asyncio.get_running_loop()
+        #: The loop the deadlines are kept on; sessions take theirs from here (asking
+        #: asyncio costs a ``getpid`` each, thousands of times at start-up).
+        self.loop = loop or asyncio.get_running_loop()
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         #: Tickets of the deadlines not yet called back or cancelled.
         self._live: set[int] = set()
@@ -67,7 +69,7 @@ class Timers:
         if self._handle is not None:
             self._handle.cancel()
         self._armed_at = deadline
-        self._handle = self._loop.call_at(deadline, self._fire)
+        self._handle = self.loop.call_at(deadline, self._fire)
 
     def _compact(self) -> None:
         """Keep only live entries: many deadlines were replaced far from their time."""
@@ -84,7 +86,7 @@ class Timers:
         """
         self._handle = None
         heap, live = self._heap, self._live
-        now = self._loop.time() + _RESOLUTION
+        now = self.loop.time() + _RESOLUTION
         while heap and heap[0][0] <= now:
             _, ticket, callback = heapq.heappop(heap)
             if ticket in live:
@@ -92,7 +94,7 @@ class Timers:
                 try:
                     callback()
                 except Exception as exc:
-                    self._loop.call_exception_handler(
+                    self.loop.call_exception_handler(
                         {"message": "timer callback failed", "exception": exc}
                     )
         while heap and heap[0][1] not in live:  # stale tops: no wake-up for them

@@ -8,6 +8,7 @@ demand the same result, or the same error with the same message.
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -320,6 +321,11 @@ def test_authorization_quotes_as_before() -> None:
 
 
 def test_new_cnonce_is_144_random_bits_in_base64url() -> None:
-    nonces = {new_cnonce() for _ in range(50)}
-    assert len(nonces) == 50
+    # past the end of one pool of random bytes (256 nonces): no repeat when it refills
+    nonces = [new_cnonce() for _ in range(600)]
+    assert len(set(nonces)) == 600
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{24}", n) for n in nonces)
+    raw = b"".join(base64.urlsafe_b64decode(n) for n in nonces)
+    assert len(raw) == 600 * 18
+    # every byte value turns up (10,800 random bytes miss one with odds of ~1e-16)
+    assert len(set(raw)) == 256
