@@ -75,7 +75,7 @@ class Flows:
                 raise ConnectionError(f"cannot open a UDP socket{where}: {exc}") from exc
             self._udp[key] = endpoint
         source = local or local_ip_for(target.address)
-        return UdpFlow(endpoint, (target.address, target.port), source)
+        return endpoint.flow_to((target.address, target.port), source)
 
     async def _connect(self, key: _StreamKey) -> StreamFlow:
         target, local, device = key

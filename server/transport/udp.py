@@ -116,6 +116,9 @@ class UdpEndpoint:
         #: STUN transaction id -> the address asked and who waits for its answer.
         self.stun_waiters: dict[bytes, tuple[Address, Callable[[bytes], None]]] = {}
         self._keepers: dict[Address, StunKeeper] = {}
+        #: (remote, our source address) -> its flow, one for every session aimed there:
+        #: a flow holds nothing of a session's, and a gateway has thousands per remote.
+        self._flows: dict[tuple[Address, str], UdpFlow] = {}
         self._loop.add_reader(sock.fileno(), self._readable)
 
     @classmethod
@@ -152,6 +155,14 @@ class UdpEndpoint:
         except BaseException:
             sock.close()
             raise
+
+    def flow_to(self, remote: Address, local_ip: str) -> UdpFlow:
+        """The flow from ``local_ip`` to ``remote`` on this socket, shared by its users."""
+        key = (remote, local_ip)
+        flow = self._flows.get(key)
+        if flow is None:
+            flow = self._flows[key] = UdpFlow(self, remote, local_ip)
+        return flow
 
     def _readable(self) -> None:
         """Drain what has arrived (up to a batch); one bad datagram spoils nothing."""
@@ -230,6 +241,7 @@ class UdpEndpoint:
         for keeper in self._keepers.values():
             keeper.close()
         self._keepers.clear()
+        self._flows.clear()
         self._loop.remove_reader(self._sock.fileno())
         if self._backlog:
             self._loop.remove_writer(self._sock.fileno())

@@ -181,6 +181,22 @@ async def test_the_preferred_port_is_taken_when_free_and_passed_over_when_not(
         endpoint.close()
 
 
+async def test_sessions_aimed_at_one_remote_share_one_flow(peer: socket.socket) -> None:
+    """A flow holds no session's state: one object however many registrations use it."""
+    endpoint = UdpEndpoint.open(socket.AF_INET, Dispatcher())
+    try:
+        remote = peer.getsockname()
+        flow = endpoint.flow_to(remote, "127.0.0.1")
+        assert endpoint.flow_to(remote, "127.0.0.1") is flow
+        assert endpoint.flow_to((remote[0], remote[1] + 1), "127.0.0.1") is not flow
+        assert endpoint.flow_to(remote, "127.0.0.2") is not flow
+        flow.send(b"hello")
+        peer.settimeout(2)
+        assert peer.recv(100) == b"hello"
+    finally:
+        endpoint.close()
+
+
 def test_local_address_towards_loopback() -> None:
     assert local_ip_for("127.0.0.1") == "127.0.0.1"
     assert local_ip_for("::1") == "::1"
