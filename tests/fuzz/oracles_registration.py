@@ -13,30 +13,17 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+# Our Contact and the machines' configuration: the unit tests' own
+# (tests/sip/test_registration.py), so the two exercise the same registration.
+from sip.test_registration import CONTACT
+from sip.test_registration import config as _config
+
 from sipprofile.server.sip.digest import Credentials
 from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.message import Headers, Response
 from sipprofile.server.sip.parser import parse_message
-from sipprofile.server.sip.registration import Registration, RegistrationConfig, State
+from sipprofile.server.sip.registration import Registration, State
 from sipprofile.server.sip.registration_events import SendRequest
-
-#: Our Contact in the machines below (and in the registration seed corpus).
-CONTACT = "sip:3f2a9c1e7d5b4a60@192.0.2.10:5062"
-
-
-def _config(**changes: Any) -> RegistrationConfig:
-    base: dict[str, Any] = {
-        "aor": "sip:alice@example.com",
-        "registrar": "sip:example.com",
-        "contact": CONTACT,
-        "call_id": "callid-1",
-        "from_tag": "tag-1",
-        "via_transport": "UDP",
-        "via_sent_by": "192.0.2.10:5062",
-        "reliable": False,
-        "credentials": Credentials("alice", "alice-secret"),
-    }
-    return RegistrationConfig(**(base | changes))
 
 
 def _machine(**changes: Any) -> Registration:
