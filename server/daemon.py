@@ -178,7 +178,7 @@ class Daemon:
         else:
             _log.info("calls are authorized by polkit (actions org.sipprofile.SipProfile1.*)")
         self._autostart = asyncio.ensure_future(
-            self.engine.autostart(await self.registry.always_on())
+            self.engine.autostart(await self.registry.always_on_ids())
         )
 
     def request_stop(self) -> None:

@@ -4,13 +4,18 @@
 the engine makes it so, one ``Session`` per profile. Calls return at once; the work
 runs as tasks whose progress reaches clients as status changes and events. At
 shutdown every registration is deregistered together, bounded in time.
+
+A registered session with nothing to do until its refresh is kept as a small
+``RestingSession`` instead (``resting.py``: a gateway's ten thousand registrations);
+every call for its profile, a change of network and the refresh itself make it a
+session again first, so the rest of the engine only ever deals with sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sipprofile.proto.schema import State
@@ -21,11 +26,13 @@ from sipprofile.server.registry.model import PROXY, REGISTRAR, Profile
 from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.sip.aka import UsimKeys
 from sipprofile.server.tasks import TaskSet
+from sipprofile.server.transport.flow import Flow
 from sipprofile.server.transport.flows import Flows
 
 from .access_point import NetworkPath, choose, unavailable_reason
 from .pacing import Pacer, PacingSettings, due_batches, start_times
 from .profile_config import usim_keys
+from .resting import RestingSession
 from .session import Session
 from .status_batch import StatusSink
 from .timers import Timers
@@ -62,6 +69,18 @@ class Engine:
         self.flows = Flows(udp_port)
         self.timers = Timers()
         self._sessions: dict[int, Session] = {}
+        #: Registrations at rest until their refresh, and those taken off rest whose
+        #: profiles are being read (``_load_waking``) to make sessions again.
+        self._resting: dict[int, RestingSession] = {}
+        self._waking: dict[int, RestingSession] = {}
+        self._loading: asyncio.Task[Any] | None = None
+        #: Shutting down: no session is laid to rest any more (each must be ended).
+        self._closing = False
+        #: The flows resting registrations are on: how many each, and the engine's one
+        #: subscription to it (a keep-alive's failure or new mapping wakes them).
+        self._flow_watches: dict[Flow, tuple[int, Callable[[], None]]] = {}
+        #: One bound method for every resting record to call (not one per record).
+        self._wake_due: Callable[[int], None] = self._due
         #: The newest settings waiting for a restart, and the restart under way.
         self._latest: dict[int, Profile] = {}
         self._transitions: dict[int, asyncio.Task[Any]] = {}
@@ -80,9 +99,17 @@ class Engine:
 
     # -------------------------------------------------------------- RegistrationEngine
 
+    def _has(self, profile_id: int) -> bool:
+        """Whether the profile has a registration here: a session, or one at rest."""
+        return (
+            profile_id in self._sessions
+            or profile_id in self._resting
+            or profile_id in self._waking
+        )
+
     def start(self, profile: Profile) -> None:
         """Register ``profile`` unless a session already exists for it."""
-        if profile.id in self._sessions:
+        if self._has(profile.id):
             return
         self._spawn(self._start(profile))
 
@@ -96,7 +123,7 @@ class Engine:
         """A new session for ``profile``, its passwords read (None if one appeared)."""
         passwords = (await self.registry.passwords([profile.id])).get(profile.id, {})
         usim = await self._usim(profile)
-        if profile.id in self._sessions:
+        if self._has(profile.id):
             return None
         return self._new_session(profile, passwords, usim)
 
@@ -120,16 +147,138 @@ class Engine:
             behaviour=self.registry.registration_behaviour(profile),
             usim=usim,
             pacer=self.pacer,
+            on_rest=self._rest,
         )
         self._sessions[profile.id] = session
         return session
+
+    # -------------------------------------------------------------- rest
+
+    def _rest(self, session: Session) -> None:
+        """Keep ``session`` as a ``RestingSession`` until its refresh (it offered).
+
+        Not while a restart for its profile is waiting: that needs the session.
+        """
+        profile_id = session.profile.id
+        if self._closing or self._sessions.get(profile_id) is not session:
+            return
+        if profile_id in self._latest:
+            return
+        transition = self._transitions.get(profile_id)
+        if transition is not None and not transition.done():
+            return
+        record = session.lay_to_rest(self._wake_due)
+        if record is None:
+            return
+        del self._sessions[profile_id]
+        self._resting[profile_id] = record
+        self._watch_flow(record.flow)
+
+    def _watch_flow(self, flow: Flow) -> None:
+        count, stop = self._flow_watches.get(flow, (0, None))
+        if stop is None:
+            stop = flow.watch(
+                lambda why: self._flow_said(flow, ("closed", why)),
+                lambda mapped: self._flow_said(flow, ("mapped", mapped)),
+            )
+        self._flow_watches[flow] = (count + 1, stop)
+
+    def _unwatch_flow(self, flow: Flow) -> None:
+        count, stop = self._flow_watches.pop(flow, (0, None))
+        if count > 1 and stop is not None:
+            self._flow_watches[flow] = (count - 1, stop)
+        elif stop is not None:
+            stop()
+
+    def _flow_said(self, flow: Flow, event: tuple[str, str]) -> None:
+        """A flow's keep-alive failed or saw a new mapping: wake who rests on it."""
+        for record in self._waking.values():
+            if record.flow is flow:
+                record.flow_event = event
+        for profile_id, record in list(self._resting.items()):
+            if record.flow is flow:
+                record.flow_event = event
+                self._due(profile_id)
+
+    def _due(self, profile_id: int) -> None:
+        """Make a session of a resting registration again (refresh due, network moved).
+
+        Its profile is read first, in one job with the others due at the same time.
+        """
+        record = self._resting.pop(profile_id, None)
+        if record is None:
+            return
+        if record.alarm is not None:
+            self.timers.cancel(record.alarm)
+            record.alarm = None
+        self._waking[profile_id] = record
+        if self._loading is None or self._loading.done():
+            self._loading = self._tasks.spawn(self._load_waking())
+
+    async def _load_waking(self) -> None:
+        while self._waking:
+            ids = list(self._waking)
+            profiles = await self.registry.find_many(ids)
+            for profile_id in ids:
+                record = self._waking.pop(profile_id, None)
+                if record is None:
+                    continue  # a call for the profile woke it meanwhile, with the profile
+                profile = profiles.get(profile_id)
+                if profile is None:  # deletion stops registrations first: not expected
+                    _log.warning("profile %d: gone while registered at rest", profile_id)
+                    self._unwatch_flow(record.flow)
+                    continue
+                self._resume(record, profile)
+
+    def _resume(self, record: RestingSession, profile: Profile) -> Session:
+        """The session again, on the network as it is now."""
+        self._unwatch_flow(record.flow)
+        session = Session.resumed(
+            record,
+            profile,
+            self.flows,
+            self._sink,
+            self.timers,
+            behaviour=self.registry.registration_behaviour(profile),
+            pacer=self.pacer,
+            on_rest=self._rest,
+        )
+        self._sessions[profile.id] = session
+        session.network_changed(*self._path_of(profile))
+        if record.rerouted:
+            session.route_changed()
+        if record.flow_event is not None:
+            session.flow_said(record.flow_event)
+        return session
+
+    def _live(self, profile: Profile) -> Session | None:
+        """The profile's session, made now from its record if it rests (None: none).
+
+        ``profile``: the settings it registered with, as a call for it always has.
+        """
+        session = self._sessions.get(profile.id)
+        if session is not None:
+            return session
+        record = self._resting.pop(profile.id, None) or self._waking.pop(profile.id, None)
+        if record is None:
+            return None
+        return self._resume(record, profile)  # which takes over its alarm
+
+    @property
+    def resting(self) -> int:
+        """How many registrations are at rest (for tests and benchmarks)."""
+        return len(self._resting)
 
     # -------------------------------------------------------------- network
 
     def _path_of(self, profile: Profile) -> tuple[NetworkPath | None, str]:
         """The way ``profile`` registers now, or None and why it has to wait."""
+        return self._path_for(profile.settings.access_point)
+
+    def _path_for(self, access_point: str) -> tuple[NetworkPath | None, str]:
+        """The way a profile with this ``AccessPoint`` registers now (None: wait, why)."""
         try:
-            names = interface_names(profile.settings.access_point)
+            names = interface_names(access_point)
         except AccessPointError as exc:  # stored before the rule existed: say so, wait
             return None, f"AccessPoint: {exc}"
         state = self._network.state if self._network is not None else None
@@ -155,11 +304,21 @@ class Engine:
             session.network_changed(*self._path_of(session.profile))
             if moved:
                 session.route_changed()
+        for record in self._waking.values():
+            record.rerouted |= moved
+        for profile_id, record in list(self._resting.items()):
+            if self._path_for(record.access_point)[0] != record.path or (
+                moved and not record.path.interface
+            ):
+                record.rerouted |= moved
+                self._due(profile_id)
         self.flows.prune({address for i in state.interfaces() for address in i.addresses})
 
-    def stop(self, profile_id: int) -> None:
+    def stop(self, profile: Profile) -> None:
         """Deregister the profile and forget its session."""
+        profile_id = profile.id
         self._latest.pop(profile_id, None)
+        self._live(profile)
         session = self._sessions.pop(profile_id, None)
         if session is not None:
             task = self._tasks.spawn(session.stop())
@@ -183,13 +342,15 @@ class Engine:
         if task is not None:
             await asyncio.wait([task])
 
-    def restart(self, profile: Profile) -> None:
+    def restart(self, profile: Profile, previous: Profile | None = None) -> None:
         """Deregister with the old settings, then register with the new ones.
 
         In that order: an un-REGISTER arriving after the new REGISTER would remove
         the fresh binding (same Contact). Changes that arrive while one restart is
-        under way are queued; only the latest is applied.
+        under way are queued; only the latest is applied. ``previous``: the settings
+        before the change, which a registration at rest is woken with to end it.
         """
+        self._live(previous if previous is not None else profile)
         self._latest[profile.id] = profile
         running = self._transitions.get(profile.id)
         if running is None or running.done():
@@ -207,26 +368,27 @@ class Engine:
 
     def update_contact(self, profile: Profile) -> None:
         """New Contact parameters: the binding is updated by a new REGISTER, in place."""
-        session = self._sessions.get(profile.id)
+        session = self._live(profile)
         if session is not None:
             session.update(profile)
 
     def update_credentials(self, profile: Profile) -> None:
         """New user name, realm or password: kept for the next challenge."""
-        session = self._sessions.get(profile.id)
-        if session is None:
+        if self._live(profile) is None:
             return
 
         async def load() -> None:
             found = (await self.registry.passwords([profile.id])).get(profile.id, {})
             usim = await self._usim(profile)
-            session.set_credentials(profile, found.get(REGISTRAR), found.get(PROXY), usim)
+            session = self._live(profile)  # at rest again meanwhile: woken
+            if session is not None:
+                session.set_credentials(profile, found.get(REGISTRAR), found.get(PROXY), usim)
 
         self._spawn(load())
 
     def refresh(self, profile: Profile) -> None:
         """REGISTER again now; start over where none runs (force-disabled, failed)."""
-        session = self._sessions.get(profile.id)
+        session = self._live(profile)
         if session is None or self.registry.status(profile.id).state == State.FAILED:
             self.restart(profile)
         else:
@@ -234,27 +396,35 @@ class Engine:
 
     # -------------------------------------------------------------- life cycle
 
-    async def autostart(self, profiles: list[Profile]) -> None:
+    async def autostart(self, profile_ids: list[int]) -> None:
         """Register the always-on profiles, spread and paced (``pacing``).
 
         Each gets a random moment in the start window and a slot of the pacer; they
         start in batches (``AUTOSTART_TICK``), so the daemon wakes once per batch
-        and handles each batch's datagrams together. The passwords of all of them
-        are read in one job. A next hop that is an IP address over UDP needs no
-        waiting, so those sessions start right here, without a task each; the others
-        connect first and then take a slot of their own.
+        and handles each batch's datagrams together. Each batch's profiles and
+        passwords are read in one job just before it starts: ten thousand profiles
+        read at once would sit in memory for the whole window, and leave the heap
+        full of holes once freed (issue 7's memory per registration). A next hop
+        that is an IP address over UDP needs no waiting, so those sessions start
+        right here, without a task each; the others connect first and then take a
+        slot of their own.
         """
-        passwords = await self.registry.passwords(p.id for p in profiles)
-        usims = {p.id: await self._usim(p) for p in profiles if p.settings.aka.has_keys}
         loop = asyncio.get_running_loop()
-        times = start_times(len(profiles), loop.time(), self.pacer)
+        times = start_times(len(profile_ids), loop.time(), self.pacer)
         for at, batch in due_batches(times, AUTOSTART_TICK, self.pacer.settings.burst):
+            ids = [profile_ids[index] for index in batch]
+            profiles = await self.registry.find_many(ids)
+            passwords = await self.registry.passwords(ids)
             if at > loop.time():
                 await asyncio.sleep(at - loop.time())
-            for index in batch:
-                profile = profiles[index]
-                if profile.id not in self._sessions:
-                    self._start_paced(profile, passwords.get(profile.id, {}), usims.get(profile.id))
+            for profile_id in ids:
+                profile = profiles.get(profile_id)
+                if profile is None or not profile.settings.auto_registration:
+                    continue  # deleted, or switched off, since the start
+                if self._has(profile_id):
+                    continue  # started meanwhile (created, enabled)
+                usim = await self._usim(profile) if profile.settings.aka.has_keys else None
+                self._start_paced(profile, passwords.get(profile_id, {}), usim)
 
     def _start_paced(
         self, profile: Profile, passwords: dict[str, str], usim: UsimKeys | None
@@ -270,7 +440,24 @@ class Engine:
             self._spawn(session.start(paced=True))
 
     async def shutdown(self, grace: float = 4.0) -> None:
-        """Deregister everything in parallel, in at most ``grace`` seconds."""
+        """Deregister everything in parallel, in at most ``grace`` seconds.
+
+        Registrations at rest are made sessions first, their profiles read in one job.
+        """
+        self._closing = True
+        records = {**self._resting, **self._waking}
+        self._resting.clear()
+        self._waking.clear()
+        profiles: dict[int, Profile] = {}
+        if records:
+            try:
+                profiles = await self.registry.find_many(records)
+            except Exception:  # the database failing: end what can be ended
+                _log.exception("cannot read the profiles registered at rest; not deregistered")
+            for profile_id, record in records.items():
+                profile = profiles.get(profile_id)
+                if profile is not None and profile_id not in self._sessions:
+                    self._resume(record, profile)
         sessions = list(self._sessions.values())
         self._sessions.clear()
         # with the deregistrations already under way (a hold released just before)

@@ -33,7 +33,7 @@ from sipprofile.server.sip.reg_subscription_events import (
 from sipprofile.server.sip.registration_events import SendRequest
 from sipprofile.server.transport.flow import Dispatcher, Flow
 
-from .timers import Timers
+from .timers import Alarm, Timers
 
 _log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class RegEventWatch:
         #: The branch of the SUBSCRIBE in flight (the machine answers only that one;
         #: older ones are forgotten, as ``Session`` does, not kept for good).
         self._branch: str | None = None
-        self._timer: int | None = None
+        self._timer: Alarm | None = None
         self._reply: Callable[[bytes], None] | None = None
         self.closed = False
         dispatcher.accept(config.call_id, self._on_request)

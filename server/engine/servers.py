@@ -27,6 +27,8 @@ _NONE_FAILED: Final[frozenset[Target]] = frozenset()
 class Servers:
     """The resolved servers of one registration and the one it sticks to."""
 
+    __slots__ = ("_failed", "_targets", "current")
+
     def __init__(self) -> None:
         # Immutable, and empty (shared) until a resolution or a failure: thousands of
         # registrations to a registrar named by its address never need either.
@@ -43,6 +45,11 @@ class Servers:
         self._targets = tuple(targets)
         self._failed = frozenset(t for t in self._failed if t in targets and t != current)
         return targets
+
+    @property
+    def chosen(self) -> bool:
+        """Whether anything was resolved, failed or chosen: worth keeping at rest."""
+        return bool(self._targets or self._failed) or self.current is not None
 
     def failed(self) -> list[Target]:
         """The current server failed: the others not tried since, in order.

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -54,16 +55,22 @@ from .profile_config import (
     tls_policy,
 )
 from .reg_event import RegEventWatch
+from .resting import RestingSession
 from .servers import Servers, binding
-from .session_moves import SessionMoves
 from .session_reg_event import SessionRegEvent
+from .session_rest import SessionRest
 from .status_batch import UNBOUND, StatusBatch, StatusSink
-from .timers import Timers
+from .timers import Alarm, Timers
 
 _log = logging.getLogger(__name__)
 
+#: ``Flow`` property values by (transport, local, remote): the sessions on one flow
+#: share one tuple in the registry's status (ten thousand on one registrar's flow).
+_FLOW_NAMES: dict[tuple[str, tuple[str, int], tuple[str, int]], tuple[str, str, str]] = {}
+_FLOW_NAMES_KEPT = 1024  # flows come and go with the network: start over past this
 
-class Session(SessionMoves, SessionRegEvent):
+
+class Session(SessionRest, SessionRegEvent):
     """The registration of one profile, alive while it is wanted."""
 
     __slots__ = ()  # all in ``SessionBase``
@@ -81,8 +88,12 @@ class Session(SessionMoves, SessionRegEvent):
         behaviour: RegistrationBehaviour = IETF_BEHAVIOUR,
         usim: UsimKeys | None = None,
         pacer: Pacer | None = None,
+        on_rest: Callable[[Session], None] | None = None,
+        status: StatusBatch | None = None,
     ) -> None:
+        """``on_rest``: called when the session could rest (``SessionRest.can_rest``)."""
         self.profile = profile
+        self._on_rest = on_rest
         #: The engine's pacer: a slot for every first REGISTER on a new flow.
         self._pacer = pacer
         #: The software USIM answering AKA challenges (ims), its SQN kept current.
@@ -91,7 +102,7 @@ class Session(SessionMoves, SessionRegEvent):
         self.behaviour = behaviour
         self._passwords = (password, proxy_password)
         self._flows = flows
-        self._status = StatusBatch(sink, profile.id)
+        self._status = status or StatusBatch(sink, profile.id)
         self._loop = timers.loop
         self._machine: Registration | None = None
         self._flow: Flow | None = None
@@ -106,8 +117,8 @@ class Session(SessionMoves, SessionRegEvent):
         self._unsubscribe: Callable[[], None] = lambda: None
         self._timers = timers
         self._servers = Servers()
-        #: Ticket of the machine's next deadline on ``_timers``, and that deadline.
-        self._timer: int | None = None
+        #: The alarm of the machine's next deadline on ``_timers``, and that deadline.
+        self._timer: Alarm | None = None
         self._deadline: float | None = None
         #: The branch of the request in flight, the one responses are delivered for:
         #: the machine answers only its pending request, so older branches are
@@ -141,6 +152,37 @@ class Session(SessionMoves, SessionRegEvent):
         self._waiting = False  # "waiting-for-network" shown
         self._reregister = False  # register at once after the move under way
         self._switched = False  # moved to another path while registered: "updated"
+        self._recontacting = False  # a REGISTER for a NAT's address is about to go
+
+    @classmethod
+    def resumed(
+        cls,
+        record: RestingSession,
+        profile: Profile,
+        flows: Flows,
+        sink: StatusSink,
+        timers: Timers,
+        *,
+        behaviour: RegistrationBehaviour = IETF_BEHAVIOUR,
+        pacer: Pacer | None = None,
+        on_rest: Callable[[Session], None] | None = None,
+    ) -> Session:
+        """The session ``record`` was made from, registered on the way it rested on."""
+        session = cls(
+            profile,
+            record.password,
+            record.proxy_password,
+            flows,
+            sink,
+            timers,
+            record.path,
+            behaviour=behaviour,
+            pacer=pacer,
+            on_rest=on_rest,
+            status=StatusBatch(sink, profile.id, State.REGISTERED),
+        )
+        session._resume_from(record)
+        return session
 
     # ---------------------------------------------------------------- control
 
@@ -203,7 +245,13 @@ class Session(SessionMoves, SessionRegEvent):
         flow = self._flow
         if flow is None:
             return NO_FLOW
-        return (flow.transport, sent_by(*flow.local), sent_by(*flow.remote))
+        key = (flow.transport, flow.local, flow.remote)
+        names = _FLOW_NAMES.get(key)
+        if names is None:
+            if len(_FLOW_NAMES) >= _FLOW_NAMES_KEPT:
+                _FLOW_NAMES.clear()
+            names = _FLOW_NAMES[key] = (flow.transport, sent_by(*flow.local), sent_by(*flow.remote))
+        return names
 
     def update(self, profile: Profile) -> None:
         """Same binding, new Contact parameters: one REGISTER updates it in place."""
@@ -287,6 +335,28 @@ class Session(SessionMoves, SessionRegEvent):
     def _on_response(self, response: Response) -> None:
         if self._machine is not None:
             self._feed(self._machine.receive(response, self._loop.time()))
+            self._offer_rest()
+
+    def _offer_rest(self) -> None:
+        """Let the engine lay this session to rest if it can (``SessionRest``).
+
+        Only from the callbacks that start from the outside (a response, a timer):
+        nothing up the stack then holds on to the session.
+        """
+        if self._on_rest is not None and self.can_rest():
+            self._on_rest(self)
+
+    def flow_said(self, event: tuple[str, str]) -> None:
+        """Hear what the flow's keep-alive said while this registration rested.
+
+        ``("closed", why)``: register again on a new flow; ``("mapped", host:port)``:
+        a NAT mapped us anew (``RestingSession.flow_event``).
+        """
+        kind, value = event
+        if kind == "closed":
+            self._on_flow_closed(value)
+        else:
+            self._learn(value)
 
     def _on_flow_closed(self, reason: str) -> None:
         _log.info("profile %d: connection closed (%s); connecting again", self.profile.id, reason)
@@ -297,6 +367,7 @@ class Session(SessionMoves, SessionRegEvent):
         self._timer = self._deadline = None
         if self._machine is not None:
             self._feed(self._machine.timer(self._loop.time()))
+            self._offer_rest()
 
     def _feed(self, events: list[RegEvent]) -> None:
         for event in events:
@@ -401,7 +472,8 @@ class Session(SessionMoves, SessionRegEvent):
         flow = self._flow
         if not public or public == self.public_address or flow is None:
             return
-        self.public_address = public
+        # one string for the thousands of registrations behind one NAT address
+        self.public_address = sys.intern(public)
         contact = self._contact_address or sent_by(*flow.local)
         if public == contact:
             return
@@ -413,9 +485,11 @@ class Session(SessionMoves, SessionRegEvent):
         )
         if flow.transport == "udp":
             self._contact_address = public
+            self._recontacting = True
             self._loop.call_soon(self._recontact)  # after the events being handled
 
     def _recontact(self) -> None:
+        self._recontacting = False
         if self._machine is not None and self._flow is not None:
             config = self._config(self._flow, self._hop)
             self._feed(self._machine.update(config, self._loop.time()))

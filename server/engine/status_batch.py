@@ -57,7 +57,10 @@ class StatusBatch:
 
     __slots__ = ("_changes", "_profile_id", "_sink", "_state")
 
-    def __init__(self, sink: StatusSink, profile_id: int) -> None:
+    def __init__(
+        self, sink: StatusSink, profile_id: int, state: object = State.UNREGISTERED
+    ) -> None:
+        """``state``: the profile's state now (a session resumed from rest: registered)."""
         self._sink = sink
         self._profile_id = profile_id
         #: None while nothing is noted: most of the time, for thousands of sessions.
@@ -65,7 +68,7 @@ class StatusBatch:
         #: The state this session last gave the profile, for the log's "old -> new". A
         #: session starts on a profile with none running, which is unregistered: the
         #: session before it, if any, ended by setting that.
-        self._state: object = State.UNREGISTERED
+        self._state: object = state
 
     def set(self, **changes: object) -> None:
         """Note changes; the latest value of a field wins."""

@@ -144,9 +144,9 @@ class ProfileRegistry:
             raise ValueError(f"SQN must be between 0 and 2**48 - 1, got {sqn}")
         await self.db.write(partial(store.save_sqn, profile_id=profile_id, sqn=sqn), synced=True)
 
-    async def always_on(self) -> list[Profile]:
-        """Profiles that register without holders, in id order, read in one job."""
-        return await self.db.run(partial(store.select, where="p.auto_registration = 1"))
+    async def always_on_ids(self) -> list[int]:
+        """Ids of the profiles that register without holders, in id order."""
+        return await self.db.run(partial(store.ids, where="auto_registration = 1"))
 
     def type_class(self, type_name: str) -> str:
         """Class of a type; "other" for a plug-in type no longer installed."""
@@ -181,6 +181,11 @@ class ProfileRegistry:
     async def find(self, profile_id: int) -> Profile | None:
         """The stored profile, or None."""
         return await self.db.run(partial(store.get, profile_id=profile_id))
+
+    async def find_many(self, profile_ids: Iterable[int]) -> dict[int, Profile]:
+        """The stored profiles of these ids (absent: none), read in one job."""
+        ids = tuple(profile_ids)
+        return await self.db.run(partial(store.get_many, profile_ids=ids))
 
     async def exists(self, profile_id: int) -> bool:
         """Whether the profile exists (for routing calls to it)."""

@@ -62,14 +62,18 @@ class RegistrationEngine(Protocol):
     def start(self, profile: Profile) -> None:
         """Register the profile if it is not registered or registering (idempotent)."""
 
-    def stop(self, profile_id: int) -> None:
-        """Deregister the profile and forget its registration (idempotent)."""
+    def stop(self, profile: Profile) -> None:
+        """Deregister the profile and forget its registration (idempotent).
+
+        ``profile``: as stored, i.e. as registered: a registration the engine keeps at
+        rest needs its settings to be ended.
+        """
 
     def refresh(self, profile: Profile) -> None:
         """Register again now (starting a registration if none runs)."""
 
-    def restart(self, profile: Profile) -> None:
-        """Deregister with the old settings and register with the new."""
+    def restart(self, profile: Profile, previous: Profile | None = None) -> None:
+        """Deregister with the old settings (``previous``) and register with the new."""
 
     def update_contact(self, profile: Profile) -> None:
         """Send the new Contact parameters in a REGISTER."""
@@ -105,11 +109,11 @@ class Sharing:
             kind = change_kind(event.previous, profile, changed, secrets=event.secrets)
             if not self._wanted(profile):
                 if "AutoRegistration" in changed:
-                    self.engine.stop(profile.id)
+                    self.engine.stop(profile)
             elif self._failed(profile.id) or kind == "reregister":
                 # new settings, or anything new for a registration that failed (a
                 # password change shows as no property change at all)
-                self.engine.restart(profile)
+                self.engine.restart(profile, event.previous)
             elif kind == "contact":
                 self.engine.update_contact(profile)
             elif kind == "credentials":
@@ -131,7 +135,7 @@ class Sharing:
         if self._wanted(profile):
             self.engine.start(profile)
         else:
-            self.engine.stop(profile.id)
+            self.engine.stop(profile)
 
     async def enable(self, profile_id: int, client: str) -> None:
         """``client`` holds the profile; the first hold starts the registration.
@@ -168,7 +172,9 @@ class Sharing:
         self._deleting.add(profile_id)
         try:
             if self.engine is not None:
-                self.engine.stop(profile_id)
+                profile = await self.registry.find(profile_id)
+                if profile is not None:
+                    self.engine.stop(profile)
             await self.registry.delete(profile_id)
         finally:
             self._deleting.discard(profile_id)
@@ -193,11 +199,11 @@ class Sharing:
 
     async def force_disable(self, profile_id: int) -> None:
         """Drop every holder and tear the registration down, always-on or not."""
-        await self.registry.get(profile_id)
+        profile = await self.registry.get(profile_id)
         self.holds.drop_profile(profile_id)
         self.registry.set_status(profile_id, holders=0)
         if self.engine is not None:
-            self.engine.stop(profile_id)
+            self.engine.stop(profile)
         self.registry.raise_event(profile_id, Event.FORCIBLY_DISABLED)
 
     async def release_client(self, client: str) -> None:

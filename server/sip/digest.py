@@ -238,7 +238,7 @@ MAX_STALE_RETRIES: Final = 2
 
 
 @dataclass(slots=True)
-class _Answer:
+class Answer:
     """What a session knows about the challenge it answers for one header (WWW or proxy)."""
 
     challenge: Challenge
@@ -275,12 +275,20 @@ class DigestSession:
     """
 
     def __init__(
-        self, creds: Credentials, *, cnonce_factory: Callable[[], str] = new_cnonce
+        self,
+        creds: Credentials,
+        *,
+        cnonce_factory: Callable[[], str] = new_cnonce,
+        answers: tuple[Answer, ...] = (),
     ) -> None:
-        """Answer challenges with ``creds``; ``cnonce_factory`` makes each client nonce."""
+        """Answer challenges with ``creds``; ``cnonce_factory`` makes each client nonce.
+
+        ``answers``: what ``answers()`` returned for this registration before it was
+        laid to rest, so its refresh answers the same nonce preemptively, counting on.
+        """
         self._creds = creds
         self._cnonce_factory = cnonce_factory
-        self._answers: dict[bool, _Answer] = {}  # key: proxy
+        self._answers: dict[bool, Answer] = {a.challenge.proxy: a for a in answers}  # key: proxy
         #: The USIM as it stands: its SQN moves on with every accepted AKA challenge.
         self._usim = creds.usim
         self._new_sqn: int | None = None  # accepted, not yet handed to be stored
@@ -291,7 +299,7 @@ class DigestSession:
 
     def on_challenge(self, challenges: Sequence[Challenge]) -> Literal["retry", "failed"]:
         """Take in every challenge of one 401/407; ``"retry"`` or ``"failed"`` (see class)."""
-        fresh: dict[bool, _Answer] = {}
+        fresh: dict[bool, Answer] = {}
         self.failure = ""
         for proxy in sorted({c.proxy for c in challenges}):
             realm = self._creds.realm
@@ -307,7 +315,7 @@ class DigestSession:
             if chosen is None or streak > MAX_STALE_RETRIES or not _worth_retry(old, chosen):
                 self._answers.clear()
                 return "failed"
-            fresh[proxy] = _Answer(chosen, streak, _needs_cnonce(chosen))
+            fresh[proxy] = Answer(chosen, streak, _needs_cnonce(chosen))
             if aka and not self._run_usim(chosen, fresh[proxy]):
                 self._answers.clear()
                 return "failed"
@@ -353,6 +361,24 @@ class DigestSession:
             headers.append(("Proxy-Authorization" if proxy else "Authorization", value))
         return headers
 
+    def answers(self) -> tuple[Answer, ...]:
+        """The challenges being answered and their counts, to resume with later.
+
+        A registration at rest keeps these (a few hundred bytes) instead of the whole
+        session, so that its refresh still carries a preemptive answer (RFC 7616 §3.4:
+        the next nonce count) rather than costing the registrar a 401 each time. Not
+        for AKA: its one-time answers cannot be reused, and IMS registrations never rest.
+
+        The client nonce is let go (a new one comes with the next answer) unless the
+        algorithm is a ``-sess`` one, whose key was derived from it: servers count
+        ``nc`` per server nonce, and the client nonce may change between requests.
+        """
+        for answer in self._answers.values():
+            algorithm = ALGORITHMS.get(answer.challenge.algorithm.lower())
+            if algorithm is not None and not algorithm.sess:
+                answer.cnonce = None
+        return tuple(self._answers.values())
+
     def take_sqn(self) -> int | None:
         """The USIM's new highest accepted SQN, once, after an accepted AKA challenge.
 
@@ -362,7 +388,7 @@ class DigestSession:
         sqn, self._new_sqn = self._new_sqn, None
         return sqn
 
-    def _run_usim(self, challenge: Challenge, answer: _Answer) -> bool:
+    def _run_usim(self, challenge: Challenge, answer: Answer) -> bool:
         """Run AKA on ``challenge``'s nonce into ``answer``; False when it must fail.
 
         TS 33.102 §6.3.3: a MAC that does not match means the network is not who it
@@ -411,7 +437,7 @@ def initial_authorization(username: str, realm: str, uri: str) -> str:
     )
 
 
-def _worth_retry(old: _Answer | None, new: Challenge) -> bool:
+def _worth_retry(old: Answer | None, new: Challenge) -> bool:
     """Whether ``new`` asks a question our previous answer (``old``) did not already fail.
 
     After an AKA resynchronisation (``auts``) a new challenge is the expected answer.

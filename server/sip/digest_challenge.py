@@ -9,6 +9,7 @@ differ harmlessly and strict where a guess could answer the wrong question.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple
@@ -62,6 +63,10 @@ _ITEM_OR_STOP_RE: Final = re.compile(
     re.DOTALL,
 )
 _FOLD_RE: Final = re.compile(r"\r\n(?=[ \t])")  # RFC 3261 LWS line folding
+#: The qop lists servers send, each one shared tuple (see ``parse_challenge``).
+_USUAL_QOPS: Final[dict[tuple[str, ...], tuple[str, ...]]] = {
+    q: q for q in (("auth",), ("auth", "auth-int"), ("auth-int", "auth"), ("auth-int",))
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +177,15 @@ def parse_challenge(header_value: str, *, proxy: bool = False) -> Challenge:
             raise DigestError(f"qop value {short(item)!r} is not a token")
         if item and item not in qop:
             qop.append(item)
+    offered = tuple(qop)
     return Challenge(
         scheme="Digest",
-        realm=params["realm"],
+        # one string per realm, one tuple per usual qop: a registration at rest keeps
+        # its challenge, and a gateway's thousands come from one or two registrars
+        realm=sys.intern(params["realm"]),
         nonce=params["nonce"],
         algorithm=known.name if known else algorithm,
-        qop=tuple(qop),
+        qop=_USUAL_QOPS.get(offered, offered),
         opaque=params.get("opaque"),
         stale=params.get("stale", "").lower() == "true",
         userhash=params.get("userhash", "").lower() == "true",

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
-from .digest import Credentials, DigestSession
+from .digest import Answer, Credentials, DigestSession, new_cnonce
 from .message import Response
 from .register_security import SecurityAgreement
 from .registration_config import BACKOFF_BASE, BACKOFF_CAP, RegistrationConfig
@@ -37,6 +37,7 @@ from .registration_events import (
     State,
 )
 from .registration_outcomes import REFRESH_AT, REFRESH_EARLIEST, RegistrationBase, _Backoff
+from .registration_rest import RegistrationRest
 from .transaction import ResponseReceived, Send, TimedOut, TransportFailed
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "TRANSPORT_FAILED",
     "Registration",
     "RegistrationConfig",
+    "RegistrationRest",
     "State",
 ]
 
@@ -85,12 +87,9 @@ class Registration(RegistrationBase):
         self._refresh_at = None
         self._backoff = _Backoff()
         self._want_registered = False
-        kwargs = {"cnonce_factory": cnonce_factory} if cnonce_factory else {}
-        self._digest_kwargs = kwargs
-        self._auth = DigestSession(config.credentials, **kwargs) if config.credentials else None
-        self._proxy_auth = (
-            DigestSession(config.proxy_credentials, **kwargs) if config.proxy_credentials else None
-        )
+        self._cnonce = cnonce_factory or new_cnonce
+        self._auth = self._digest(config.credentials)
+        self._proxy_auth = self._digest(config.proxy_credentials)
         self.granted = 0
         #: Stale bindings of ours already asked to be removed (once each: a registrar
         #: that keeps them must not make us loop).
@@ -105,6 +104,84 @@ class Registration(RegistrationBase):
             if config.security_agreement
             else None
         )
+
+    # ------------------------------------------------------------------ rest
+
+    def at_rest(self) -> bool:
+        """Registered, wanted, and nothing to do until the refresh.
+
+        Nothing in flight or waiting to be sent again, no backoff, and no RFC 3329
+        agreement (whose negotiated state lives with the connection's security).
+        """
+        return (
+            self.state is State.REGISTERED
+            and self._pending is None
+            and self._want_registered
+            and not self._resend
+            and self._backoff.retry_at is None
+            and self._security is None
+            and self._refresh_at is not None
+        )
+
+    def rest(self) -> RegistrationRest:
+        """What ``resumed`` needs to go on as this machine would (``at_rest`` only)."""
+        if not self.at_rest():
+            raise ValueError("only a registration at rest can be laid to rest")
+        assert self._refresh_at is not None  # at_rest says so
+        config = self.config
+        return RegistrationRest(
+            cseq=self._cseq,
+            granted=self.granted,
+            refresh_at=self._refresh_at,
+            expires=self._expires if self._expires != config.expires else 0,
+            request_uri=self._request_uri if self._request_uri != config.registrar else None,
+            alternatives=tuple(self._alternatives),
+            removed=self._removed,
+            plain=self._plain,
+            auth=self._auth.answers() if self._auth is not None else (),
+            proxy_auth=self._proxy_auth.answers() if self._proxy_auth is not None else (),
+        )
+
+    @classmethod
+    def resumed(
+        cls,
+        config: RegistrationConfig,
+        rest: RegistrationRest,
+        *,
+        branch_factory: Callable[[], str],
+        random: Callable[[], float],
+        cnonce_factory: Callable[[], str] | None = None,
+    ) -> Registration:
+        """The machine ``rest`` was taken from, registered, on ``config``.
+
+        ``config`` is made anew from the same profile and flow, with the same Call-ID
+        and From tag: what the machine sends next is what it would have sent.
+        """
+        machine = cls(config, branch_factory=branch_factory, random=random,
+                      cnonce_factory=cnonce_factory)  # fmt: skip
+        machine.state = State.REGISTERED
+        machine._want_registered = True
+        machine._cseq = rest.cseq
+        machine.granted = rest.granted
+        machine._refresh_at = rest.refresh_at
+        machine._expires = rest.expires or config.expires
+        machine._request_uri = rest.request_uri or config.registrar
+        machine._alternatives = list(rest.alternatives)
+        machine._removed = rest.removed
+        if rest.plain:
+            machine._plain = True
+            machine.config = replace(config, outbound=False)
+        machine._auth = machine._digest(config.credentials, rest.auth)
+        machine._proxy_auth = machine._digest(config.proxy_credentials, rest.proxy_auth)
+        return machine
+
+    def _digest(
+        self, credentials: Credentials | None, answers: tuple[Answer, ...] = ()
+    ) -> DigestSession | None:
+        """The digest state answering with ``credentials`` (None: no credentials)."""
+        if credentials is None:
+            return None
+        return DigestSession(credentials, cnonce_factory=self._cnonce, answers=answers)
 
     # ------------------------------------------------------------------ inputs
 
@@ -149,10 +226,8 @@ class Registration(RegistrationBase):
         self.config = replace(
             self.config, credentials=credentials, proxy_credentials=proxy_credentials
         )
-        self._auth = DigestSession(credentials, **self._digest_kwargs) if credentials else None
-        self._proxy_auth = (
-            DigestSession(proxy_credentials, **self._digest_kwargs) if proxy_credentials else None
-        )
+        self._auth = self._digest(credentials)
+        self._proxy_auth = self._digest(proxy_credentials)
 
     def rebind(
         self, config: RegistrationConfig, now: float, *, unsent: str | None = None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
+import weakref
 
 from sipprofile.server.engine.timers import Timers
 
@@ -35,6 +37,30 @@ async def test_a_cancelled_deadline_never_fires() -> None:
     timers.cancel(ticket)  # twice is harmless
     await _settle(0.1)
     assert fired == ["kept"]
+
+
+class _Owner:
+    """Something a deadline calls back into, as a session is."""
+
+    def fire(self) -> None:
+        raise AssertionError("cancelled")
+
+
+async def test_a_cancelled_deadline_lets_go_of_its_callback_at_once() -> None:
+    """A session laid to rest cancels its refresh deadline minutes before it is due:
+    the heap must not keep the session alive until then."""
+    loop = asyncio.get_running_loop()
+    timers = Timers()
+    owner = _Owner()
+    gone = weakref.ref(owner)
+    alarm = timers.call_at(loop.time() + 600, owner.fire)
+    timers.call_at(loop.time() + 900, lambda: None)
+    timers.cancel(alarm)
+    del owner
+    gc.collect()
+    assert gone() is None
+    assert len(timers) == 1
+    timers.close()
 
 
 async def test_an_earlier_deadline_rearms_the_timer() -> None:

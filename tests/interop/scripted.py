@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import socket
+import struct
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.headers import NameAddr, parse_name_addr
 from sipprofile.server.sip.message import Headers, Request, Response
 from sipprofile.server.sip.parser import Keepalive, StreamFramer, parse_message
+from sipprofile.server.transport.stun import MAGIC_COOKIE, is_stun, transaction_id
 
 Handler = Callable[[Request], list[Response] | None]
 
@@ -229,6 +232,10 @@ class ScriptedRegistrar:
     handlers: dict[str, Handler] = field(default_factory=dict)
     #: Responses received: answers to requests sent with ``send_request`` (NOTIFY).
     responses: list[Response] = field(default_factory=list)
+    #: UDP: STUN Binding requests received (RFC 5626 keep-alives), and the address to
+    #: answer them with (None: no answer, a keep-alive that fails).
+    stun_requests: int = 0
+    stun_mapped: tuple[str, int] | None = None
     _udp: asyncio.DatagramTransport | None = None
     _server: asyncio.Server | None = None
     _streams: dict[tuple[str, int], asyncio.StreamWriter] = field(default_factory=dict)
@@ -374,11 +381,27 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.registrar = registrar
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if is_stun(data):
+            self.registrar.stun_requests += 1
+            mapped = self.registrar.stun_mapped
+            if mapped is not None and self.registrar._udp is not None:
+                self.registrar._udp.sendto(stun_success(transaction_id(data), mapped), addr)
+            return
         try:
             message = parse_message(data)
         except SipParseError:
             return
         self.registrar._on_message(data, message, (addr[0], addr[1]))
+
+
+def stun_success(tid: bytes, mapped: tuple[str, int]) -> bytes:
+    """A Binding success response with XOR-MAPPED-ADDRESS (RFC 5389 §15.2), IPv4."""
+    host, port = mapped
+    cookie = struct.pack("!I", MAGIC_COOKIE)
+    raw = bytes(a ^ b for a, b in zip(socket.inet_aton(host), cookie, strict=True))
+    value = struct.pack("!BBH", 0, 1, port ^ (MAGIC_COOKIE >> 16)) + raw
+    body = struct.pack("!HH", 0x0020, len(value)) + value
+    return struct.pack("!HHI12s", 0x0101, len(body), MAGIC_COOKIE, tid) + body
 
 
 # ---------------------------------------------------------------------- fixtures

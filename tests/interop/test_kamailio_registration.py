@@ -368,7 +368,8 @@ async def test_stun_keepalives_over_udp_are_answered_by_kamailio(kamailio_factor
         await raw.profile(path, "Enable")
         await wait_state(raw, path, "registered")
         [before] = kamailio.contacts_of("alice")
-        flow = daemon.daemon.engine._sessions[1]._flow
+        # registered over UDP: at rest, while the flow's keep-alive goes on for it
+        flow = daemon.daemon.engine._resting[1].flow
         keeper = flow._endpoint.keeper(flow.remote)
         await asyncio.sleep(2.6)
         assert keeper.answered >= 2

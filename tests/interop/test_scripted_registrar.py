@@ -325,8 +325,9 @@ async def test_behind_a_nat_the_contact_moves_to_the_public_address(
         assert list(bindings) == [public]
         await asyncio.sleep(0.2)
         assert len(registrar.registers) == 3  # and then quiet: no loop
-        session = daemon.daemon.engine._sessions[1]
-        assert session.public_address == "203.0.113.5:6000"
+        resting = daemon.daemon.engine._resting[1]  # registered, so at rest: it keeps it
+        assert resting.public_address == "203.0.113.5:6000"
+        assert resting.contact_address == "203.0.113.5:6000"
         local = private.split("@", 1)[1]
         assert f"the registrar sees us at 203.0.113.5:6000, our Contact says {local}" in (
             caplog.text
@@ -351,8 +352,8 @@ async def test_no_nat_no_warning(
     async with raw_bus(daemon.address) as raw:
         path = await enable(raw, registrar)
         await wait_state(raw, path, "registered")
-        session = daemon.daemon.engine._sessions[1]
-        assert session.public_address == contact_uri(registrar.registers[-1]).split("@", 1)[1]
+        resting = daemon.daemon.engine._resting[1]
+        assert resting.public_address == contact_uri(registrar.registers[-1]).split("@", 1)[1]
         assert "sees us at" not in caplog.text
 
 
@@ -386,7 +387,10 @@ async def test_refreshes_leave_no_transaction_behind(scripted_registrar, daemon)
         await wait_state(raw, path, "registered")
         await registrar.wait_requests(4, timeout=5.0)  # the first REGISTER, 3 refreshes
         await asyncio.sleep(0.1)
-        expected = daemon.daemon.engine.flows.dispatcher._by_branch
-        assert len(expected) == 1
-        [branch] = expected
-        assert branch == registrar.registers[-1].branch
+        # registered between refreshes: at rest, expecting no response at all
+        assert daemon.daemon.engine.flows.dispatcher._by_branch == {}
+        assert daemon.daemon.engine.resting == 1
+        # and each refresh, made from rest, went on in the same dialog
+        sent = registrar.registers[:4]
+        assert {r.request.call_id for r in sent} == {sent[0].request.call_id}
+        assert [r.cseq for r in sent] == [sent[0].cseq + n for n in range(4)]

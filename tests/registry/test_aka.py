@@ -153,13 +153,13 @@ class RecordingEngine:
     def start(self, profile: Profile) -> None:
         self.calls.append(("start", profile.id))
 
-    def stop(self, profile_id: int) -> None:
-        self.calls.append(("stop", profile_id))
+    def stop(self, profile: Profile) -> None:
+        self.calls.append(("stop", profile.id))
 
     def refresh(self, profile: Profile) -> None:
         self.calls.append(("refresh", profile.id))
 
-    def restart(self, profile: Profile) -> None:
+    def restart(self, profile: Profile, previous: Profile | None = None) -> None:
         self.calls.append(("restart", profile.id))
 
     def update_contact(self, profile: Profile) -> None:
