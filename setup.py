@@ -39,6 +39,7 @@ HOT_GLUE = (
     "engine/status_batch.py",
     "engine/timers.py",
     "engine/profile_config.py",
+    "engine/resting.py",
     "registry/model.py",
     "transport/udp.py",
 )

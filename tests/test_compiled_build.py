@@ -29,6 +29,7 @@ HOT_GLUE = [
     "sipprofile.server.engine.status_batch",
     "sipprofile.server.engine.timers",
     "sipprofile.server.engine.profile_config",
+    "sipprofile.server.engine.resting",
     "sipprofile.server.registry.model",
     "sipprofile.server.transport.udp",
 ]

@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sipprofile.proto.schema import State
+from sipprofile.server.heap import release_free_memory
 from sipprofile.server.network.monitor import NetworkMonitor
 from sipprofile.server.network.state import DefaultRoute
 from sipprofile.server.registry.access_point import AccessPointError, interface_names
@@ -425,6 +426,9 @@ class Engine:
                     continue  # started meanwhile (created, enabled)
                 usim = await self._usim(profile) if profile.settings.aka.has_keys else None
                 self._start_paced(profile, passwords.get(profile_id, {}), usim)
+        if profile_ids:  # the bulk of start-up is over: hand back what it freed
+            await self.registry.db.release_memory()
+            release_free_memory()
 
     def _start_paced(
         self, profile: Profile, passwords: dict[str, str], usim: UsimKeys | None

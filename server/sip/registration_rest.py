@@ -11,30 +11,64 @@ answers, so that the refresh still goes out preemptively authorized.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Final
 
 from .digest import Answer
 
+#: No binding removed: one shared empty set (CPython makes a new one at each call).
+NOTHING_REMOVED: Final[frozenset[str]] = frozenset()
 
-@dataclass(frozen=True, slots=True)
+
 class RegistrationRest:
-    """A registered binding with nothing in flight, as the machine left it."""
+    """A registered binding with nothing in flight, as the machine left it.
 
-    #: The CSeq of the last request sent: the next is one more (RFC 3261 §10.2.4).
-    cseq: int
-    #: Granted by the registrar, and when the refresh is due (the machine's clock).
-    granted: int
-    refresh_at: float
-    #: The expiry asked for, when a 423 raised it above the configuration's (else 0).
-    expires: int = 0
-    #: The Request-URI, when a 3xx moved it from the configuration's registrar.
-    request_uri: str | None = None
-    #: Redirect targets not yet tried.
-    alternatives: tuple[str, ...] = ()
-    #: Stale bindings of ours already asked to be removed (each once).
-    removed: frozenset[str] = frozenset()
-    #: A 439 said the first hop lacks RFC 5626 outbound.
-    plain: bool = False
-    #: The digest answers to the registrar and to the proxy (``DigestSession.answers``).
-    auth: tuple[Answer, ...] = ()
-    proxy_auth: tuple[Answer, ...] = ()
+    A plain class, not a frozen dataclass: the compiled build keeps a dataclass's
+    generated ``__init__`` interpreted, and one of these is made per registration.
+    Nothing changes it once made.
+    """
+
+    __slots__ = (
+        "alternatives",
+        "auth",
+        "cseq",
+        "expires",
+        "granted",
+        "plain",
+        "proxy_auth",
+        "refresh_at",
+        "removed",
+        "request_uri",
+    )
+
+    def __init__(
+        self,
+        *,
+        cseq: int,
+        granted: int,
+        refresh_at: float,
+        expires: int = 0,
+        request_uri: str | None = None,
+        alternatives: tuple[str, ...] = (),
+        removed: frozenset[str] = NOTHING_REMOVED,
+        plain: bool = False,
+        auth: tuple[Answer, ...] = (),
+        proxy_auth: tuple[Answer, ...] = (),
+    ) -> None:
+        #: The CSeq of the last request sent: the next is one more (RFC 3261 §10.2.4).
+        self.cseq = cseq
+        #: Granted by the registrar, and when the refresh is due (the machine's clock).
+        self.granted = granted
+        self.refresh_at = refresh_at
+        #: The expiry asked for, when a 423 raised it above the configuration's (else 0).
+        self.expires = expires
+        #: The Request-URI, when a 3xx moved it from the configuration's registrar.
+        self.request_uri = request_uri
+        #: Redirect targets not yet tried.
+        self.alternatives = alternatives
+        #: Stale bindings of ours already asked to be removed (each once).
+        self.removed = removed
+        #: A 439 said the first hop lacks RFC 5626 outbound.
+        self.plain = plain
+        #: The digest answers to the registrar and to the proxy (``DigestSession.answers``).
+        self.auth = auth
+        self.proxy_auth = proxy_auth

@@ -180,6 +180,10 @@ class Database:
         except sqlite3.Error as exc:
             _log.warning("could not sync %s to disk: %s", self.path, exc)
 
+    async def release_memory(self) -> None:
+        """Free SQLite's page cache (``PRAGMA shrink_memory``), after a bulk read."""
+        await self.rows("PRAGMA shrink_memory")
+
     async def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
         """The first column of the first row, or None."""
         rows = await self.rows(sql, params)
