@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from sipprofile.proto.schema import State
@@ -27,13 +27,13 @@ from sipprofile.server.registry.model import PROXY, REGISTRAR, Profile
 from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.sip.aka import UsimKeys
 from sipprofile.server.tasks import TaskSet
-from sipprofile.server.transport.flow import Flow
 from sipprofile.server.transport.flows import Flows
 
 from .access_point import NetworkPath, choose, unavailable_reason
 from .pacing import Pacer, PacingSettings, due_batches, start_times
 from .profile_config import usim_keys
 from .resting import RestingSession
+from .rests import Rests
 from .session import Session
 from .status_batch import StatusSink
 from .timers import Timers
@@ -70,18 +70,8 @@ class Engine:
         self.flows = Flows(udp_port)
         self.timers = Timers()
         self._sessions: dict[int, Session] = {}
-        #: Registrations at rest until their refresh, and those taken off rest whose
-        #: profiles are being read (``_load_waking``) to make sessions again.
-        self._resting: dict[int, RestingSession] = {}
-        self._waking: dict[int, RestingSession] = {}
-        self._loading: asyncio.Task[Any] | None = None
         #: Shutting down: no session is laid to rest any more (each must be ended).
         self._closing = False
-        #: The flows resting registrations are on: how many each, and the engine's one
-        #: subscription to it (a keep-alive's failure or new mapping wakes them).
-        self._flow_watches: dict[Flow, tuple[int, Callable[[], None]]] = {}
-        #: One bound method for every resting record to call (not one per record).
-        self._wake_due: Callable[[int], None] = self._due
         #: The newest settings waiting for a restart, and the restart under way.
         self._latest: dict[int, Profile] = {}
         self._transitions: dict[int, asyncio.Task[Any]] = {}
@@ -94,6 +84,8 @@ class Engine:
             raise_error=registry.raise_error,
             save_sqn=lambda pid, sqn: self._spawn(registry.save_sqn(pid, sqn)),
         )
+        #: Registrations at rest until their refresh (``rests.py``).
+        self._rests = Rests(self.timers, self._tasks, registry.find_many, self._resume)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self._tasks.spawn(work)
@@ -102,11 +94,7 @@ class Engine:
 
     def _has(self, profile_id: int) -> bool:
         """Whether the profile has a registration here: a session, or one at rest."""
-        return (
-            profile_id in self._sessions
-            or profile_id in self._resting
-            or profile_id in self._waking
-        )
+        return profile_id in self._sessions or profile_id in self._rests
 
     def start(self, profile: Profile) -> None:
         """Register ``profile`` unless a session already exists for it."""
@@ -168,72 +156,14 @@ class Engine:
         transition = self._transitions.get(profile_id)
         if transition is not None and not transition.done():
             return
-        record = session.lay_to_rest(self._wake_due)
+        record = session.lay_to_rest(self._rests.due)
         if record is None:
             return
         del self._sessions[profile_id]
-        self._resting[profile_id] = record
-        self._watch_flow(record.flow)
-
-    def _watch_flow(self, flow: Flow) -> None:
-        count, stop = self._flow_watches.get(flow, (0, None))
-        if stop is None:
-            stop = flow.watch(
-                lambda why: self._flow_said(flow, ("closed", why)),
-                lambda mapped: self._flow_said(flow, ("mapped", mapped)),
-            )
-        self._flow_watches[flow] = (count + 1, stop)
-
-    def _unwatch_flow(self, flow: Flow) -> None:
-        count, stop = self._flow_watches.pop(flow, (0, None))
-        if count > 1 and stop is not None:
-            self._flow_watches[flow] = (count - 1, stop)
-        elif stop is not None:
-            stop()
-
-    def _flow_said(self, flow: Flow, event: tuple[str, str]) -> None:
-        """A flow's keep-alive failed or saw a new mapping: wake who rests on it."""
-        for record in self._waking.values():
-            if record.flow is flow:
-                record.flow_event = event
-        for profile_id, record in list(self._resting.items()):
-            if record.flow is flow:
-                record.flow_event = event
-                self._due(profile_id)
-
-    def _due(self, profile_id: int) -> None:
-        """Make a session of a resting registration again (refresh due, network moved).
-
-        Its profile is read first, in one job with the others due at the same time.
-        """
-        record = self._resting.pop(profile_id, None)
-        if record is None:
-            return
-        if record.alarm is not None:
-            self.timers.cancel(record.alarm)
-            record.alarm = None
-        self._waking[profile_id] = record
-        if self._loading is None or self._loading.done():
-            self._loading = self._tasks.spawn(self._load_waking())
-
-    async def _load_waking(self) -> None:
-        while self._waking:
-            ids = list(self._waking)
-            profiles = await self.registry.find_many(ids)
-            for profile_id in ids:
-                record = self._waking.pop(profile_id, None)
-                if record is None:
-                    continue  # a call for the profile woke it meanwhile, with the profile
-                profile = profiles.get(profile_id)
-                if profile is None:  # deletion stops registrations first: not expected
-                    _log.warning("profile %d: gone while registered at rest", profile_id)
-                    self._unwatch_flow(record.flow)
-                    continue
-                self._resume(record, profile)
+        self._rests.keep(record)
 
     def _resume(self, record: RestingSession, profile: Profile) -> Session:
         """The session again, on the network as it is now."""
-        self._unwatch_flow(record.flow)
         session = Session.resumed(
             record,
             profile,
@@ -260,7 +190,7 @@ class Engine:
         session = self._sessions.get(profile.id)
         if session is not None:
             return session
-        record = self._resting.pop(profile.id, None) or self._waking.pop(profile.id, None)
+        record = self._rests.take(profile.id)
         if record is None:
             return None
         return self._resume(record, profile)  # which takes over its alarm
@@ -268,7 +198,11 @@ class Engine:
     @property
     def resting(self) -> int:
         """How many registrations are at rest (for tests and benchmarks)."""
-        return len(self._resting)
+        return len(self._rests)
+
+    def resting_record(self, profile_id: int) -> RestingSession | None:
+        """The profile's registration while at rest (for tests and diagnostics)."""
+        return self._rests.get(profile_id)
 
     # -------------------------------------------------------------- network
 
@@ -305,14 +239,7 @@ class Engine:
             session.network_changed(*self._path_of(session.profile))
             if moved:
                 session.route_changed()
-        for record in self._waking.values():
-            record.rerouted |= moved
-        for profile_id, record in list(self._resting.items()):
-            if self._path_for(record.access_point)[0] != record.path or (
-                moved and not record.path.interface
-            ):
-                record.rerouted |= moved
-                self._due(profile_id)
+        self._rests.network_changed(lambda access_point: self._path_for(access_point)[0], moved)
         self.flows.prune({address for i in state.interfaces() for address in i.addresses})
 
     def stop(self, profile: Profile) -> None:
@@ -449,9 +376,7 @@ class Engine:
         Registrations at rest are made sessions first, their profiles read in one job.
         """
         self._closing = True
-        records = {**self._resting, **self._waking}
-        self._resting.clear()
-        self._waking.clear()
+        records = self._rests.take_all()
         profiles: dict[int, Profile] = {}
         if records:
             try:

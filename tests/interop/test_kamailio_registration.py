@@ -369,7 +369,7 @@ async def test_stun_keepalives_over_udp_are_answered_by_kamailio(kamailio_factor
         await wait_state(raw, path, "registered")
         [before] = kamailio.contacts_of("alice")
         # registered over UDP: at rest, while the flow's keep-alive goes on for it
-        flow = daemon.daemon.engine._resting[1].flow
+        flow = daemon.daemon.engine.resting_record(1).flow
         keeper = flow._endpoint.keeper(flow.remote)
         await asyncio.sleep(2.6)
         assert keeper.answered >= 2

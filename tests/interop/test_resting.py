@@ -314,7 +314,7 @@ async def test_a_failed_keep_alive_wakes_a_resting_registration(scripted_registr
         await wait_state(raw, path, "registered")
         engine = daemon.daemon.engine
         await until(lambda: engine.resting == 1 and registrar.stun_requests >= 1, timeout=3.0)
-        flow = engine._resting[1].flow
+        flow = engine.resting_record(1).flow
         keeper = flow._endpoint.keeper(flow.remote)
         keeper._timeout = 1.0  # fault injection: give up after 1 s, not 10
         registrar.stun_mapped = None  # ... then silent

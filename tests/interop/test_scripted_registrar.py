@@ -325,7 +325,7 @@ async def test_behind_a_nat_the_contact_moves_to_the_public_address(
         assert list(bindings) == [public]
         await asyncio.sleep(0.2)
         assert len(registrar.registers) == 3  # and then quiet: no loop
-        resting = daemon.daemon.engine._resting[1]  # registered, so at rest: it keeps it
+        resting = daemon.daemon.engine.resting_record(1)  # registered, so at rest: it keeps it
         assert resting.public_address == "203.0.113.5:6000"
         assert resting.contact_address == "203.0.113.5:6000"
         local = private.split("@", 1)[1]
@@ -352,7 +352,7 @@ async def test_no_nat_no_warning(
     async with raw_bus(daemon.address) as raw:
         path = await enable(raw, registrar)
         await wait_state(raw, path, "registered")
-        resting = daemon.daemon.engine._resting[1]
+        resting = daemon.daemon.engine.resting_record(1)
         assert resting.public_address == contact_uri(registrar.registers[-1]).split("@", 1)[1]
         assert "sees us at" not in caplog.text
 
