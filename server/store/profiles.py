@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from sipprofile.server.registry.model import (
@@ -167,12 +167,9 @@ def select(conn: sqlite3.Connection, where: str, params: tuple[Any, ...] = ()) -
 
 def get_many(conn: sqlite3.Connection, profile_ids: Iterable[int]) -> dict[int, Profile]:
     """The profiles of these ids that exist, in one job (the engine's wake-ups)."""
-    wanted = [i for i in profile_ids if 0 < i <= MAX_ID]
     found: dict[int, Profile] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        for row in conn.execute(f"{SELECT} WHERE p.id IN ({marks})", tuple(chunk)).fetchall():
+    for chunk, marks in _id_chunks(profile_ids):
+        for row in conn.execute(f"{SELECT} WHERE p.id IN ({marks})", chunk).fetchall():
             profile = row_to_profile(row)
             found[profile.id] = profile
     return found
@@ -280,21 +277,26 @@ def password(conn: sqlite3.Connection, profile_id: int, server: str) -> str | No
 _CHUNK: Final = 500
 
 
+def _id_chunks(profile_ids: Iterable[int]) -> Iterator[tuple[tuple[int, ...], str]]:
+    """The valid ids in ``IN (...)``-sized chunks, each with its ``?,?,...`` marks."""
+    wanted = [i for i in profile_ids if 0 < i <= MAX_ID]
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = tuple(wanted[start : start + _CHUNK])
+        yield chunk, ",".join("?" * len(chunk))
+
+
 def passwords(conn: sqlite3.Connection, profile_ids: Iterable[int]) -> dict[int, dict[str, str]]:
     """Every stored password of these profiles, by profile and server, in one job.
 
     The engine starts many sessions at once (always-on profiles at start); reading
     their secrets together costs one round trip instead of two per profile.
     """
-    wanted = [i for i in profile_ids if 0 < i <= MAX_ID]
     found: dict[int, dict[str, str]] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in _id_chunks(profile_ids):
         rows = conn.execute(
             "SELECT profile_id, server, password FROM secrets "
             f"WHERE server IN ('{REGISTRAR}', '{PROXY}') AND profile_id IN ({marks})",
-            tuple(chunk),
+            chunk,
         ).fetchall()
         for profile_id, server, secret in rows:
             found.setdefault(profile_id, {})[server] = str(secret)

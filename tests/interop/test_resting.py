@@ -34,6 +34,7 @@ from interop.scripted import (  # noqa: F401
 )
 from interop.test_scripted_registrar import wait_state
 from sipprofile.server.daemon import Daemon, Options
+from sipprofile.server.engine.engine import Engine
 from sipprofile.server.sip.message import Request, Response
 
 AOR = "sip:alice@example.test"
@@ -89,6 +90,17 @@ async def create(raw: Raw, registrar: ScriptedRegistrar, password: str, **more: 
     return await raw.create(Aor=AOR, Registrar={"Uri": registrar.uri, "Password": password}, **more)
 
 
+async def enabled_at_rest(
+    raw: Raw, registrar: ScriptedRegistrar, password: str, engine: Engine
+) -> str:
+    """A profile created, enabled and registered: its registration at rest."""
+    path = await create(raw, registrar, password)
+    await raw.profile(path, "Enable")
+    await wait_state(raw, path, "registered")
+    await until(lambda: engine.resting >= 1)
+    return path
+
+
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     async def poll() -> None:
         while not condition():
@@ -107,9 +119,7 @@ async def test_a_resting_registration_refreshes_preemptively_in_the_same_dialog(
     registrar = scripted_registrar
     check = registrar.default = DigestCheck("alice-secret", expires=2)
     async with raw_bus(daemon.address) as raw:
-        path = await create(raw, registrar, "alice-secret")
-        await raw.profile(path, "Enable")
-        await wait_state(raw, path, "registered")
+        path = await enabled_at_rest(raw, registrar, "alice-secret", daemon.daemon.engine)
         engine = daemon.daemon.engine
         assert engine.resting == 1  # registered: kept as a record until its refresh
         first, _answered = registrar.registers
@@ -130,9 +140,7 @@ async def test_a_stale_nonce_at_the_refresh_is_answered_again(scripted_registrar
     registrar = scripted_registrar
     check = registrar.default = DigestCheck("alice-secret", expires=2)
     async with raw_bus(daemon.address) as raw:
-        path = await create(raw, registrar, "alice-secret")
-        await raw.profile(path, "Enable")
-        await wait_state(raw, path, "registered")
+        await enabled_at_rest(raw, registrar, "alice-secret", daemon.daemon.engine)
         check.new_nonce()  # the registrar forgot the nonce the record keeps
         await registrar.wait_requests(4, timeout=5.0)
         assert check.challenged == 2
@@ -180,10 +188,7 @@ async def test_a_new_registrar_deregisters_at_the_old_one_from_rest(
     old.default = DigestCheck("alice-secret", expires=300)
     new.default = DigestCheck("alice-secret", expires=300)
     async with raw_bus(daemon.address) as raw:
-        path = await create(raw, old, "alice-secret")
-        await raw.profile(path, "Enable")
-        await wait_state(raw, path, "registered")
-        await until(lambda: daemon.daemon.engine.resting == 1)
+        path = await enabled_at_rest(raw, old, "alice-secret", daemon.daemon.engine)
         await raw.profile(
             path, "Update", "a{sv}", {"Registrar": Variant("a{sv}", {"Uri": Variant("s", new.uri)})}
         )
@@ -201,10 +206,7 @@ async def test_a_new_password_at_rest_answers_the_next_challenge(
     registrar = scripted_registrar
     check = registrar.default = DigestCheck("old-secret", expires=2)
     async with raw_bus(daemon.address) as raw:
-        path = await create(raw, registrar, "old-secret")
-        await raw.profile(path, "Enable")
-        await wait_state(raw, path, "registered")
-        await until(lambda: daemon.daemon.engine.resting == 1)
+        path = await enabled_at_rest(raw, registrar, "old-secret", daemon.daemon.engine)
         check.password = "new-secret"
         check.new_nonce()
         await raw.profile(
@@ -226,10 +228,7 @@ async def test_refresh_and_new_contact_parameters_go_out_at_once_from_rest(
     registrar = scripted_registrar
     registrar.default = DigestCheck("alice-secret", expires=300)
     async with raw_bus(daemon.address) as raw:
-        path = await create(raw, registrar, "alice-secret")
-        await raw.profile(path, "Enable")
-        await wait_state(raw, path, "registered")
-        await until(lambda: daemon.daemon.engine.resting == 1)
+        path = await enabled_at_rest(raw, registrar, "alice-secret", daemon.daemon.engine)
         await raw.profile(path, "Refresh")
         await until(lambda: len(registrar.registers) == 3)
         await until(lambda: daemon.daemon.engine.resting == 1)

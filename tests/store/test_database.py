@@ -100,6 +100,12 @@ async def test_bulk_reads_for_the_engine(tmp_path: Path) -> None:
     assert found[made[0]] == {"registrar": "pw0"}
     assert found[made[1201]] == {"registrar": "pw1201", "proxy": "px1201"}
     assert await db.run(lambda c: store.passwords(c, [])) == {}
+    # profiles by id (the engine's wake-ups and start-up batches): the ones that exist
+    wanted = [*made[::2], 0, -1, 2**64, made[-1] + 1000]
+    profiles = await db.run(lambda c: store.get_many(c, wanted))
+    assert sorted(profiles) == made[::2]
+    assert profiles[made[1202]].settings.aor == "sip:u1202@x.org"
+    assert all(profiles[i].id == i for i in profiles)
     await db.close()
 
 
