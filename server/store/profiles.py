@@ -154,22 +154,13 @@ def get(conn: sqlite3.Connection, profile_id: int) -> Profile | None:
     return row_to_profile(row) if row else None
 
 
-def select(conn: sqlite3.Connection, where: str, params: tuple[Any, ...] = ()) -> list[Profile]:
-    """Profiles matching a fixed WHERE clause over ``p``, in id order, in one query.
-
-    For bulk readers (the always-on list at start): one statement instead of one
-    job per profile keeps a daemon with thousands of profiles from spending its
-    start-up in round trips to the database thread.
-    """
-    rows = conn.execute(f"{SELECT} WHERE {where} ORDER BY p.id", params).fetchall()
-    return [row_to_profile(row) for row in rows]
-
-
 def get_many(conn: sqlite3.Connection, profile_ids: Iterable[int]) -> dict[int, Profile]:
     """The profiles of these ids that exist, in one job (the engine's wake-ups)."""
     found: dict[int, Profile] = {}
     for chunk, marks in _id_chunks(profile_ids):
-        for row in conn.execute(f"{SELECT} WHERE p.id IN ({marks})", chunk).fetchall():
+        for row in conn.execute(
+            f"{SELECT} WHERE p.id IN ({marks}) ORDER BY p.id", chunk
+        ).fetchall():
             profile = row_to_profile(row)
             found[profile.id] = profile
     return found

@@ -49,7 +49,7 @@ async def test_migration_from_schema_3_keeps_profiles_and_passwords(tmp_path: Pa
     path = schema3_file(tmp_path / "v3.db")
     db = await Database.open(path)
     assert await db.scalar("PRAGMA user_version") == SCHEMA_VERSION
-    profiles = await db.run(lambda c: store.select(c, "1"))
+    profiles = list((await db.run(lambda c: store.get_many(c, store.ids(c)))).values())
     assert [(p.id, p.settings.aor) for p in profiles] == [
         (1, "sip:alice@example.com"),
         (2, "sip:bob@ims.example.com"),

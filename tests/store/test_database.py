@@ -69,7 +69,7 @@ async def test_secrets_live_in_their_own_table(tmp_path: Path) -> None:
 
 
 async def test_bulk_reads_for_the_engine(tmp_path: Path) -> None:
-    """Always-on profiles and many profiles' passwords each come back from one query."""
+    """Always-on ids, and many profiles and their passwords, each come back in one job."""
     db = await Database.open(tmp_path / "p.db")
     server = ServerSettings("sip:x.org", "a", "", True)
 
@@ -91,10 +91,11 @@ async def test_bulk_reads_for_the_engine(tmp_path: Path) -> None:
         return made
 
     made = await db.write(create)
-    always_on = await db.run(lambda c: store.select(c, "p.auto_registration = 1"))
-    assert [p.id for p in always_on] == made[::3]
-    assert all(p.settings.auto_registration for p in always_on)
-    assert always_on[1].settings.aor == "sip:u3@x.org"
+    always_on = await db.run(lambda c: store.ids(c, "auto_registration = 1"))
+    assert always_on == made[::3]
+    read = await db.run(lambda c: store.get_many(c, always_on))
+    assert all(p.settings.auto_registration for p in read.values())
+    assert read[always_on[1]].settings.aor == "sip:u3@x.org"
     found = await db.run(lambda c: store.passwords(c, [*made, 0, 2**64]))
     assert len(found) == len(made)
     assert found[made[0]] == {"registrar": "pw0"}
