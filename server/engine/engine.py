@@ -144,9 +144,10 @@ class Engine:
     # -------------------------------------------------------------- rest
 
     def _rest(self, session: Session) -> None:
-        """Keep ``session`` as a ``RestingSession`` until its refresh (it offered).
+        """Keep ``session`` as a ``RestingSession`` until its refresh, if it can rest.
 
-        Not while a restart for its profile is waiting: that needs the session.
+        Offered after every response and timer. Not while a restart for its profile
+        is waiting: that needs the session.
         """
         profile_id = session.profile.id
         if self._closing or self._sessions.get(profile_id) is not session:

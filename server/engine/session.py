@@ -91,7 +91,7 @@ class Session(SessionRest, SessionRegEvent):
         on_rest: Callable[[Session], None] | None = None,
         status: StatusBatch | None = None,
     ) -> None:
-        """``on_rest``: called when the session could rest (``SessionRest.can_rest``)."""
+        """``on_rest``: offered the session when it may have come to rest."""
         self.profile = profile
         self._on_rest = on_rest
         #: The engine's pacer: a slot for every first REGISTER on a new flow.
@@ -338,12 +338,12 @@ class Session(SessionRest, SessionRegEvent):
             self._offer_rest()
 
     def _offer_rest(self) -> None:
-        """Let the engine lay this session to rest if it can (``SessionRest``).
+        """Let the engine lay this session to rest (``lay_to_rest`` checks it can).
 
         Only from the callbacks that start from the outside (a response, a timer):
         nothing up the stack then holds on to the session.
         """
-        if self._on_rest is not None and self.can_rest():
+        if self._on_rest is not None:
             self._on_rest(self)
 
     def flow_said(self, event: tuple[str, str]) -> None:

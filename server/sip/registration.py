@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Final
 
 from .digest import Answer, Credentials, DigestSession, new_cnonce
 from .message import Response
@@ -37,7 +36,7 @@ from .registration_events import (
     State,
 )
 from .registration_outcomes import REFRESH_AT, REFRESH_EARLIEST, RegistrationBase, _Backoff
-from .registration_rest import RegistrationRest
+from .registration_rest import NONE_REMOVED, RegistrationRest
 from .transaction import ResponseReceived, Send, TimedOut, TransportFailed
 
 __all__ = [
@@ -55,11 +54,6 @@ __all__ = [
     "RegistrationRest",
     "State",
 ]
-
-
-#: The empty set of removed bindings every registration starts with: one object, not
-#: 216 bytes each (CPython makes a new empty frozenset at every ``frozenset()``).
-NONE_REMOVED: Final[frozenset[str]] = frozenset()
 
 
 class Registration(RegistrationBase):
