@@ -194,9 +194,12 @@ async def test_preferred_interface_coming_up_is_make_before_break(
         await wait_for(lambda: binding_hosts(lab_registrar) == [wan1.client_address])
         raw.take_signals()
         netlab.set_link(0, up=True)
-        props = await wait_flow_from(raw, path, wan0.client_address)
-        assert wan0.client_address in props["RegisteredContact"]
+        await wait_flow_from(raw, path, wan0.client_address)
+        # Flow shows the new way as soon as the REGISTER goes out on it; the Contact
+        # changes with its 200 OK, which ``updated`` announces
         await wait_for(lambda: "updated" in events(raw))
+        props = await raw.get_all(path)
+        assert wan0.client_address in props["RegisteredContact"]
         assert "deregistered" not in events(raw)  # never unregistered on the way
         assert errors(raw) == []
         # the binding through wan1 is gone: one binding, the new one
