@@ -29,9 +29,12 @@ HERE = Path(__file__).resolve().parent
 #: the status batch and model, the deadlines, the UDP transport and the building of
 #: each REGISTER's configuration; about 7 % less daemon CPU per registration in all
 #: (``bench.registrations 5000 --ours-only``, medians of 3 alternating runs: 190 ->
-#: 176 us). Not ``engine/session*.py`` (its mixins share slots, which mypyc's native
-#: classes do not have) nor ``transport/flow.py`` (``StreamFlow`` extends its ``Flow``
-#: and ``asyncio.Protocol``; interpreted classes cannot extend compiled ones).
+#: 176 us). The session (``engine/session*.py``, one line of inheritance, as native
+#: classes need) and what it holds came next: with the core's events and configs
+#: built by written-out ``__init__``s (mypyc leaves a dataclass's generated one
+#: interpreted), about 12 % less again (medians of 3, 224 -> 195 us). Not
+#: ``transport/flow.py`` (``StreamFlow`` extends its ``Flow`` and ``asyncio.Protocol``;
+#: interpreted classes cannot extend compiled ones).
 HOT_GLUE = (
     "bus/wire.py",
     "bus/values.py",
@@ -40,6 +43,13 @@ HOT_GLUE = (
     "engine/timers.py",
     "engine/profile_config.py",
     "engine/resting.py",
+    "engine/flag.py",
+    "engine/servers.py",
+    "engine/session_base.py",
+    "engine/session_reg_event.py",
+    "engine/session_moves.py",
+    "engine/session_rest.py",
+    "engine/session.py",
     "registry/model.py",
     "transport/udp.py",
 )

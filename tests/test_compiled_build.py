@@ -30,6 +30,13 @@ HOT_GLUE = [
     "sipprofile.server.engine.timers",
     "sipprofile.server.engine.profile_config",
     "sipprofile.server.engine.resting",
+    "sipprofile.server.engine.flag",
+    "sipprofile.server.engine.servers",
+    "sipprofile.server.engine.session_base",
+    "sipprofile.server.engine.session_reg_event",
+    "sipprofile.server.engine.session_moves",
+    "sipprofile.server.engine.session_rest",
+    "sipprofile.server.engine.session",
     "sipprofile.server.registry.model",
     "sipprofile.server.transport.udp",
 ]

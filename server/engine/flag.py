@@ -49,5 +49,15 @@ class Flag:
         try:
             await waiter
         finally:
-            if self._waiters is not None and waiter in self._waiters:
-                self._waiters.remove(waiter)
+            waiters = self._pending()
+            if waiters is not None and waiter in waiters:
+                waiters.remove(waiter)
+
+    def _pending(self) -> list[asyncio.Future[None]] | None:
+        """The waiters, as the attribute's declared type.
+
+        mypy keeps ``self._waiters`` narrowed to the list assigned before an ``await``
+        although ``set`` may have emptied it meanwhile, and mypyc (this module is
+        compiled) turns that narrowing into a type check that fails on None.
+        """
+        return self._waiters

@@ -97,11 +97,18 @@ def instance_id(profile: Profile) -> str:
     return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
+#: The TLS choices of a profile that sets neither extension (nearly all), made once:
+#: ``tls_policy`` runs for every profile.
+_DEFAULT_TLS_POLICY: Final = TlsPolicy(ca_file=None, verify=True)
+
+
 def tls_policy(profile: Profile) -> TlsPolicy:
     """The profile's TLS choices: ``TlsCaFile`` and ``TlsVerify`` (verify by default)."""
     ext = profile.settings.extensions
     ca = ext.get("TlsCaFile")
     verify = ext.get("TlsVerify")
+    if ca is None and verify is None:
+        return _DEFAULT_TLS_POLICY
     return TlsPolicy(
         ca_file=str(ca[1]) if ca and ca[0] == "s" and ca[1] else None,
         verify=not (verify and verify[0] == "b" and verify[1] is False),

@@ -57,7 +57,6 @@ from .profile_config import (
 from .reg_event import RegEventWatch
 from .resting import RestingSession
 from .servers import Servers, binding
-from .session_reg_event import SessionRegEvent
 from .session_rest import SessionRest
 from .status_batch import UNBOUND, StatusBatch, StatusSink
 from .timers import Alarm, Timers
@@ -70,7 +69,7 @@ _FLOW_NAMES: dict[tuple[str, tuple[str, int], tuple[str, int]], tuple[str, str, 
 _FLOW_NAMES_KEPT = 1024  # flows come and go with the network: start over past this
 
 
-class Session(SessionRest, SessionRegEvent):
+class Session(SessionRest):
     """The registration of one profile, alive while it is wanted."""
 
     __slots__ = ()  # all in ``SessionBase``

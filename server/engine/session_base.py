@@ -1,9 +1,14 @@
 """What every part of ``Session`` relies on: its shared attributes and central steps.
 
-``Session`` is written in three modules (``session.py``, ``session_moves.py``,
-``session_reg_event.py``), each under the size the project keeps to; the two mixins
-declare here, once, the attributes ``Session.__init__`` sets and the two methods it
-defines that they call, so mypy checks every use against one declaration.
+``Session`` is written in four modules, each under the size the project keeps to and
+each one concern, stacked in one line of inheritance: ``SessionBase`` (here) <-
+``session_reg_event.SessionRegEvent`` (IMS reg event) <- ``session_moves.SessionMoves``
+(connecting, failover, the network) <- ``session_rest.SessionRest`` (resting) <-
+``session.Session`` (feeding the SIP machine). A single line, not mixins side by side,
+because mypyc compiles these modules (``setup.py``'s ``HOT_GLUE``) and its native
+classes take one base class each. Attributes used by more than one part are declared
+here, once, as are the methods ``Session`` defines that the earlier parts call, so
+mypy checks every use against one declaration.
 """
 
 from __future__ import annotations
@@ -74,6 +79,16 @@ class SessionBase:
     _machine: Registration | None
     _flow: Flow | None
     _flows: Flows
+
+    def _current_machine(self) -> Registration | None:
+        """``_machine`` as it is now, for code after an ``await``.
+
+        mypy keeps an attribute narrowed (``is not None``) across an ``await``, during
+        which the session may have been closed; mypyc compiles these modules and turns
+        that stale narrowing into a type check that raises. A call's result is
+        never narrowed.
+        """
+        return self._machine
 
     def _feed(self, events: list[RegEvent]) -> None:
         """Hand machine events to the session (``Session._feed``)."""

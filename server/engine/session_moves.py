@@ -32,7 +32,7 @@ from .flag import Flag
 from .pacing import Pacer
 from .profile_config import extension_int, tls_policy
 from .servers import Servers
-from .session_base import SessionBase
+from .session_reg_event import SessionRegEvent
 from .status_batch import UNBOUND
 
 _log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ _log = logging.getLogger(__name__)
 NETWORK_UNAVAILABLE = "NetworkUnavailable"
 
 
-class SessionMoves(SessionBase):
+class SessionMoves(SessionRegEvent):
     """Connecting and moving, for ``Session`` (which sets every attribute below)."""
 
     __slots__ = ()
@@ -58,8 +58,6 @@ class SessionMoves(SessionBase):
     _reregister: bool
     _switched: bool
     _pacer: Pacer | None
-    #: ``SessionRegEvent._end_watch``: declared, not stubbed, so the MRO finds it there.
-    _end_watch: Callable[[], None]
 
     def _attach(self, flow: Flow, uri: SipUri) -> None:
         raise NotImplementedError
@@ -158,12 +156,17 @@ class SessionMoves(SessionBase):
         except ConnectionError as exc:  # none of them either: the backoff stands
             self._report_failure(TRANSPORT_FAILED, str(exc))
             return
-        if self._machine is None or await self._paced() or self._machine is None:
+        if self._machine is None or await self._paced():
+            return
+        # stopped while paced? Read anew, not as narrowed before the ``await``: mypyc
+        # (this module is compiled) would check that stale narrowing and raise on None
+        machine = self._current_machine()
+        if machine is None:
             return
         self._attach(flow, self._hop)
         now = self._loop.time()
-        self._feed(self._machine.rebind(self._config(flow, self._hop), now))
-        self._feed(self._machine.register(now))
+        self._feed(machine.rebind(self._config(flow, self._hop), now))
+        self._feed(machine.register(now))
 
     async def _paced(self) -> bool:
         """Wait for a slot of the pacer; True if the session was stopped meanwhile."""

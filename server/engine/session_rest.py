@@ -16,10 +16,9 @@ from sipprofile.server.sip.registration import Registration
 from sipprofile.server.types import RegistrationBehaviour
 
 from .profile_config import next_hop_uri
-from .reg_event import RegEventWatch
 from .resting import RestingSession
 from .session_moves import SessionMoves
-from .timers import Alarm, Timers
+from .timers import Alarm
 
 
 class SessionRest(SessionMoves):
@@ -30,14 +29,12 @@ class SessionRest(SessionMoves):
     behaviour: RegistrationBehaviour
     public_address: str
     _recontacting: bool
-    _watch: RegEventWatch | None
     _usim: UsimKeys | None
     _passwords: tuple[str | None, str | None]
     _call_id: str
     _from_tag: str
     _registered_once: bool
     _contact_address: str | None
-    _timers: Timers
     _timer: Alarm | None
     _deadline: float | None
 

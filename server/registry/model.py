@@ -34,17 +34,35 @@ AKA_SQN: Final = "aka-sqn"
 AKA_ROWS: Final = (AKA_K, AKA_OP, AKA_OPC, AKA_AMF, AKA_SQN)
 
 
-@dataclass(frozen=True, slots=True)
+# The classes here write out their ``__init__`` (``init=False``): mypyc (setup.py)
+# compiles a written-out ``__init__``, while the one ``@dataclass`` generates stays
+# interpreted, about 10x slower to construct. ``Final`` keeps the fields read-only for
+# mypy, as ``frozen=True`` did (but for those that need a ``field()``: mypy takes a
+# ``Final`` with a value in the class body for a class constant); ``unsafe_hash`` keeps
+# the hash a frozen class had.
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class ServerSettings:
     """A registrar or outbound proxy; the password lives apart, only its presence here."""
 
-    uri: str = ""
-    username: str = ""
-    realm: str = ""
-    has_password: bool = False
+    uri: Final[str]
+    username: Final[str]
+    realm: Final[str]
+    has_password: Final[bool]
+
+    def __init__(
+        self, uri: str = "", username: str = "", realm: str = "", has_password: bool = False
+    ) -> None:
+        self.uri = uri
+        self.username = username
+        self.realm = realm
+        self.has_password = has_password
 
 
-@dataclass(frozen=True, slots=True)
+#: The default registrar and outbound proxy of ``ProfileSettings``: none.
+_NO_SERVER: Final = ServerSettings()
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class AkaSettings:
     """The ``Aka`` setting as stored with the readable settings: only whether keys exist.
 
@@ -53,10 +71,17 @@ class AkaSettings:
     touches that table.
     """
 
-    has_keys: bool = False
+    has_keys: Final[bool]
+
+    def __init__(self, has_keys: bool = False) -> None:
+        self.has_keys = has_keys
 
 
-@dataclass(frozen=True, slots=True)
+#: The default ``aka`` of ``ProfileSettings``: no keys.
+_NO_AKA: Final = AkaSettings()
+
+
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class UsimSecrets:
     """A profile's software USIM keys as stored, for the registration engine only.
 
@@ -69,30 +94,71 @@ class UsimSecrets:
     k: str = field(repr=False)
     op: str | None = field(repr=False)
     opc: str | None = field(repr=False)
-    amf: str
-    sqn: int
+    amf: Final[str]
+    sqn: Final[int]
+
+    def __init__(self, k: str, op: str | None, opc: str | None, amf: str, sqn: int) -> None:
+        self.k = k
+        self.op = op
+        self.opc = opc
+        self.amf = amf
+        self.sqn = sqn
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class ProfileSettings:
     """Every setting of a profile, as stored."""
 
-    type: str
-    aor: str
-    provider_name: str = ""
-    access_point: str = ""
-    registrar: ServerSettings = ServerSettings()
-    outbound_proxy: ServerSettings = ServerSettings()
-    sigcomp: bool = False
-    security_negotiation: bool = False
-    auto_registration: bool = False
-    default: bool = False
-    private_identity: str = ""
-    aka: AkaSettings = AkaSettings()
-    contact_params: Mapping[str, str] = field(default_factory=dict)
-    headers: tuple[str, ...] = ()
+    type: Final[str]
+    aor: Final[str]
+    provider_name: Final[str]
+    access_point: Final[str]
+    registrar: Final[ServerSettings]
+    outbound_proxy: Final[ServerSettings]
+    sigcomp: Final[bool]
+    security_negotiation: Final[bool]
+    auto_registration: Final[bool]
+    default: Final[bool]
+    private_identity: Final[str]
+    aka: Final[AkaSettings]
+    contact_params: Final[Mapping[str, str]]
+    headers: Final[tuple[str, ...]]
     #: name -> (signature, value), so a value keeps the D-Bus type it was given.
-    extensions: Mapping[str, Typed] = field(default_factory=dict)
+    extensions: Final[Mapping[str, Typed]]
+
+    def __init__(
+        self,
+        type: str,
+        aor: str,
+        provider_name: str = "",
+        access_point: str = "",
+        registrar: ServerSettings = _NO_SERVER,
+        outbound_proxy: ServerSettings = _NO_SERVER,
+        sigcomp: bool = False,
+        security_negotiation: bool = False,
+        auto_registration: bool = False,
+        default: bool = False,
+        private_identity: str = "",
+        aka: AkaSettings = _NO_AKA,
+        contact_params: Mapping[str, str] | None = None,  # None: a new empty dict
+        headers: tuple[str, ...] = (),
+        extensions: Mapping[str, Typed] | None = None,  # None: a new empty dict
+    ) -> None:
+        self.type = type
+        self.aor = aor
+        self.provider_name = provider_name
+        self.access_point = access_point
+        self.registrar = registrar
+        self.outbound_proxy = outbound_proxy
+        self.sigcomp = sigcomp
+        self.security_negotiation = security_negotiation
+        self.auto_registration = auto_registration
+        self.default = default
+        self.private_identity = private_identity
+        self.aka = aka
+        self.contact_params = {} if contact_params is None else contact_params
+        self.headers = headers
+        self.extensions = {} if extensions is None else extensions
 
 
 #: Bus property name -> ProfileSettings field name.
@@ -115,7 +181,7 @@ FIELDS: Final[dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class Profile:
     """A stored profile: its id, settings and the random Contact user part.
 
@@ -123,29 +189,56 @@ class Profile:
     re-registers the same binding instead of leaving a stale one at the registrar.
     """
 
-    id: int
-    settings: ProfileSettings
-    contact_user: str
+    id: Final[int]
+    settings: Final[ProfileSettings]
+    contact_user: Final[str]
+
+    def __init__(self, id: int, settings: ProfileSettings, contact_user: str) -> None:
+        self.id = id
+        self.settings = settings
+        self.contact_user = contact_user
 
 
 #: The ``Flow`` of a profile with no connection or socket in use.
 NO_FLOW: Final[tuple[str, str, str]] = ("", "", "")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class ProfileStatus:
     """Live registration status; every profile without a session shares ``IDLE``."""
 
-    state: str = State.UNREGISTERED
-    holders: int = 0
-    registered_aors: tuple[str, ...] = ()
-    registered_contact: str = ""
-    service_route: tuple[str, ...] = ()
-    negotiated_security: str = ""
-    expires: int = 0
-    last_error: tuple[str, str] = ("", "")
+    state: Final[str]
+    holders: Final[int]
+    registered_aors: Final[tuple[str, ...]]
+    registered_contact: Final[str]
+    service_route: Final[tuple[str, ...]]
+    negotiated_security: Final[str]
+    expires: Final[int]
+    last_error: Final[tuple[str, str]]
     #: (transport, local host:port, remote host:port) in use, or ``NO_FLOW``.
-    flow: tuple[str, str, str] = NO_FLOW
+    flow: Final[tuple[str, str, str]]
+
+    def __init__(
+        self,
+        state: str = State.UNREGISTERED,
+        holders: int = 0,
+        registered_aors: tuple[str, ...] = (),
+        registered_contact: str = "",
+        service_route: tuple[str, ...] = (),
+        negotiated_security: str = "",
+        expires: int = 0,
+        last_error: tuple[str, str] = ("", ""),
+        flow: tuple[str, str, str] = NO_FLOW,
+    ) -> None:
+        self.state = state
+        self.holders = holders
+        self.registered_aors = registered_aors
+        self.registered_contact = registered_contact
+        self.service_route = service_route
+        self.negotiated_security = negotiated_security
+        self.expires = expires
+        self.last_error = last_error
+        self.flow = flow
 
     def but(self, changes: Mapping[str, Any]) -> ProfileStatus:
         """A copy with ``changes`` (field -> value) applied.
@@ -183,7 +276,7 @@ STATUS_PROPERTY: Final[dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class ValidChanges:
     """What a validated CreateProfile or Update asks for.
 
@@ -192,6 +285,16 @@ class ValidChanges:
     maps ``AKA_ROWS`` names to their new text the same way.
     """
 
-    settings: Mapping[str, Any]
-    passwords: Mapping[str, str]
-    aka: Mapping[str, str] = field(default_factory=dict)
+    settings: Final[Mapping[str, Any]]
+    passwords: Final[Mapping[str, str]]
+    aka: Final[Mapping[str, str]]
+
+    def __init__(
+        self,
+        settings: Mapping[str, Any],
+        passwords: Mapping[str, str],
+        aka: Mapping[str, str] | None = None,  # None: a new empty dict
+    ) -> None:
+        self.settings = settings
+        self.passwords = passwords
+        self.aka = {} if aka is None else aka
