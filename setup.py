@@ -51,6 +51,8 @@ HOT_GLUE = (
     "engine/session_rest.py",
     "engine/session.py",
     "registry/model.py",
+    "registry/events.py",
+    "store/profiles.py",
     "transport/udp.py",
 )
 

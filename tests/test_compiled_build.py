@@ -38,6 +38,8 @@ HOT_GLUE = [
     "sipprofile.server.engine.session_rest",
     "sipprofile.server.engine.session",
     "sipprofile.server.registry.model",
+    "sipprofile.server.registry.events",
+    "sipprofile.server.store.profiles",
     "sipprofile.server.transport.udp",
 ]
 

@@ -240,6 +240,18 @@ class ProfileStatus:
         self.last_error = last_error
         self.flow = flow
 
+    def changed_by(self, changes: Mapping[str, Any]) -> tuple[str, ...]:
+        """The bus names of the fields to which ``changes`` gives a new value.
+
+        Here, compiled with the class, rather than in the registry, which is not:
+        ``set_status`` asks it several times per registration.
+        """
+        return tuple([STATUS_PROPERTY[f] for f, v in changes.items() if getattr(self, f) != v])
+
+    def is_idle(self) -> bool:
+        """Equal to ``IDLE``; a status with a state other than IDLE's is told at once."""
+        return self.state == State.UNREGISTERED and self.holders == 0 and self == IDLE
+
     def but(self, changes: Mapping[str, Any]) -> ProfileStatus:
         """A copy with ``changes`` (field -> value) applied.
 

@@ -36,7 +36,6 @@ from .events import (
 from .model import (
     FIELDS,
     IDLE,
-    STATUS_PROPERTY,
     Profile,
     ProfileSettings,
     ProfileStatus,
@@ -101,13 +100,11 @@ class ProfileRegistry:
         given fields only and builds the new status once.
         """
         current = self._status.get(profile_id, IDLE)
-        changed = tuple(
-            [STATUS_PROPERTY[f] for f, v in changes.items() if getattr(current, f) != v]
-        )
+        changed = current.changed_by(changes)
         if not changed:
             return
         updated = current.but(changes)
-        if updated == IDLE:
+        if updated.is_idle():
             self._status.pop(profile_id, None)
         else:
             self._status[profile_id] = updated
