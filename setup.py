@@ -52,6 +52,7 @@ HOT_GLUE = (
     "engine/session.py",
     "registry/model.py",
     "registry/events.py",
+    "registry/live.py",
     "store/profiles.py",
     "transport/udp.py",
 )

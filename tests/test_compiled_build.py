@@ -39,6 +39,7 @@ HOT_GLUE = [
     "sipprofile.server.engine.session",
     "sipprofile.server.registry.model",
     "sipprofile.server.registry.events",
+    "sipprofile.server.registry.live",
     "sipprofile.server.store.profiles",
     "sipprofile.server.transport.udp",
 ]

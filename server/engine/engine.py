@@ -79,9 +79,10 @@ class Engine:
         self._stopping: dict[int, asyncio.Task[Any]] = {}
         self._tasks = TaskSet("a registration task")
         self._sink = StatusSink(
-            set_status=registry.set_status,
-            raise_event=registry.raise_event,
-            raise_error=registry.raise_error,
+            # the compiled table's own methods, not the registry's that delegate to them
+            set_status=registry.live.set_status,
+            raise_event=registry.live.raise_event,
+            raise_error=registry.live.raise_error,
             save_sqn=lambda pid, sqn: self._spawn(registry.save_sqn(pid, sqn)),
         )
         #: Registrations at rest until their refresh (``rests.py``).

@@ -29,13 +29,10 @@ from .events import (
     ProfileChanged,
     ProfileCreated,
     ProfileDestroyed,
-    ProfileErrorRaised,
-    ProfileEventRaised,
-    StatusChanged,
 )
+from .live import Listener, LiveStatus
 from .model import (
     FIELDS,
-    IDLE,
     Profile,
     ProfileSettings,
     ProfileStatus,
@@ -51,8 +48,6 @@ DEFAULT_TYPE = "IETF"
 
 #: Bump when ``sip.uri.aor_lookup_key`` changes: stored keys are recomputed at start.
 AOR_KEY_FORMAT = 1
-
-Listener = Callable[[DomainEvent], None]
 
 
 def _aor_key(aor: str) -> str:
@@ -73,50 +68,31 @@ class ProfileRegistry:
         #: ``bus.managed_objects``); None where nobody serves bulk replies.
         self._encode_wire = encode_wire
         self.types = types
-        #: Status of profiles that are not idle; absent means ``IDLE``. Keeping only
-        #: live ones is what lets 10,000 stored profiles cost almost no memory.
-        self._status: dict[int, ProfileStatus] = {}
-        self._listeners: list[Listener] = []
+        #: Live status and listeners, in a compiled table (``live.py`` says why).
+        self.live = LiveStatus()
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` with every domain event from now on."""
-        self._listeners.append(listener)
+        self.live.subscribe(listener)
 
     def _emit(self, event: DomainEvent) -> None:
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                _log.exception("listener failed on %s", type(event).__name__)
+        self.live.emit(event)
 
     def status(self, profile_id: int) -> ProfileStatus:
         """Live status; every idle profile shares one value."""
-        return self._status.get(profile_id, IDLE)
+        return self.live.status(profile_id)
 
     def set_status(self, profile_id: int, **changes: Any) -> None:
-        """Change live status fields and announce exactly the properties that changed.
-
-        Called several times per registration by the engine, so it compares the
-        given fields only and builds the new status once.
-        """
-        current = self._status.get(profile_id, IDLE)
-        changed = current.changed_by(changes)
-        if not changed:
-            return
-        updated = current.but(changes)
-        if updated.is_idle():
-            self._status.pop(profile_id, None)
-        else:
-            self._status[profile_id] = updated
-        self._emit(StatusChanged(profile_id, changed, current, updated))
+        """Change live status fields and announce exactly the properties that changed."""
+        self.live.set_status(profile_id, **changes)
 
     def raise_event(self, profile_id: int, event: str) -> None:
         """Announce a ``ProfileEvent`` that no stored change stands behind."""
-        self._emit(ProfileEventRaised(profile_id, event))
+        self.live.raise_event(profile_id, event)
 
     def raise_error(self, profile_id: int, error: str, message: str) -> None:
         """Announce a registration failure (full error name, message for a person)."""
-        self._emit(ProfileErrorRaised(profile_id, error, message))
+        self.live.raise_error(profile_id, error, message)
 
     async def passwords(self, profile_ids: Iterable[int]) -> dict[int, dict[str, str]]:
         """Stored passwords of many profiles by server, in one job (engine only)."""
@@ -350,7 +326,7 @@ class ProfileRegistry:
             return store.get(conn, remaining[0])
 
         promoted = await self.db.write(job)
-        self._status.pop(profile_id, None)
+        self.live.forget(profile_id)
         self._emit(ProfileDestroyed(profile_id))
         if promoted is not None:
             self._emit(ProfileChanged(promoted, ("Default",)))

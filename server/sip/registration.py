@@ -327,9 +327,16 @@ class Registration(RegistrationBase):
         return events
 
     def next_deadline(self) -> float | None:
-        """When ``timer`` must next be called, or None."""
-        candidates = [self._refresh_at, self._backoff.retry_at]
+        """When ``timer`` must next be called, or None.
+
+        Without building lists: the session asks after every event it feeds.
+        """
+        best = self._refresh_at
+        retry = self._backoff.retry_at
+        if retry is not None and (best is None or retry < best):
+            best = retry
         if self._pending is not None:
-            candidates.append(self._pending.tx.next_deadline())
-        armed = [c for c in candidates if c is not None]
-        return min(armed) if armed else None
+            tx = self._pending.tx.next_deadline()
+            if tx is not None and (best is None or tx < best):
+                best = tx
+        return best

@@ -123,9 +123,12 @@ class ClientTransaction:
         return [Send(self.request)]
 
     def next_deadline(self) -> float | None:
-        """The earliest armed timer, or None when nothing is pending."""
-        timers = [t for t in (self._timer_e, self._timer_f, self._timer_k) if t is not None]
-        return min(timers) if timers else None
+        """The earliest armed timer, or None when nothing is pending (no list built)."""
+        best = self._timer_e
+        for timer in (self._timer_f, self._timer_k):
+            if timer is not None and (best is None or timer < best):
+                best = timer
+        return best
 
     def receive(self, response: HasStatus, now: float) -> list[Event]:
         """A response matched to this transaction arrived."""

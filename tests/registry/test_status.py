@@ -40,5 +40,5 @@ def test_back_to_idle_keeps_no_status() -> None:
     registry.set_status(1, holders=2)
     registry.set_status(1, holders=0)
     assert registry.status(1) is IDLE
-    assert 1 not in registry._status
+    assert len(registry.live) == 0  # nothing kept for an idle profile
     assert events[-1] == StatusChanged(1, ("Holders",), ProfileStatus(holders=2), IDLE)
