@@ -32,7 +32,10 @@ HERE = Path(__file__).resolve().parent
 #: 176 us). The session (``engine/session*.py``, one line of inheritance, as native
 #: classes need) and what it holds came next: with the core's events and configs
 #: built by written-out ``__init__``s (mypyc leaves a dataclass's generated one
-#: interpreted), about 12 % less again (medians of 3, 224 -> 195 us). Not
+#: interpreted), about 12 % less again (medians of 3, 224 -> 195 us); then the live
+#: status and the registry's events, and the store's decoding of rows (a few % more,
+#: within the noise of single runs). The dispatcher, the flows, the keep-alives and
+#: the table of resting registrations were tried too: nothing measurable. Not
 #: ``transport/flow.py`` (``StreamFlow`` extends its ``Flow`` and ``asyncio.Protocol``;
 #: interpreted classes cannot extend compiled ones).
 HOT_GLUE = (
