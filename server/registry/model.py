@@ -58,8 +58,9 @@ class ServerSettings:
         self.has_password = has_password
 
 
-#: The default registrar and outbound proxy of ``ProfileSettings``: none.
-_NO_SERVER: Final = ServerSettings()
+#: The default registrar and outbound proxy of ``ProfileSettings``: none. One value,
+#: shared by every profile without one (the store builds rows with it too).
+NO_SERVER: Final = ServerSettings()
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)
@@ -77,8 +78,8 @@ class AkaSettings:
         self.has_keys = has_keys
 
 
-#: The default ``aka`` of ``ProfileSettings``: no keys.
-_NO_AKA: Final = AkaSettings()
+#: The default ``aka`` of ``ProfileSettings``: no keys (shared, as ``NO_SERVER``).
+NO_AKA: Final = AkaSettings()
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)
@@ -132,14 +133,14 @@ class ProfileSettings:
         aor: str,
         provider_name: str = "",
         access_point: str = "",
-        registrar: ServerSettings = _NO_SERVER,
-        outbound_proxy: ServerSettings = _NO_SERVER,
+        registrar: ServerSettings = NO_SERVER,
+        outbound_proxy: ServerSettings = NO_SERVER,
         sigcomp: bool = False,
         security_negotiation: bool = False,
         auto_registration: bool = False,
         default: bool = False,
         private_identity: str = "",
-        aka: AkaSettings = _NO_AKA,
+        aka: AkaSettings = NO_AKA,
         contact_params: Mapping[str, str] | None = None,  # None: a new empty dict
         headers: tuple[str, ...] = (),
         extensions: Mapping[str, Typed] | None = None,  # None: a new empty dict

@@ -24,6 +24,8 @@ from sipprofile.server.registry.model import (
     AKA_OPC,
     AKA_ROWS,
     AKA_SQN,
+    NO_AKA,
+    NO_SERVER,
     PROXY,
     REGISTRAR,
     AkaSettings,
@@ -55,8 +57,7 @@ MAX_ID: Final = 2**63 - 1
 #: The values most rows hold, made once: the daemon reads every always-on profile at
 #: start (thousands on a gateway), and each one kept alive by a registration would
 #: otherwise carry copies of its own (issue 7).
-_NO_SERVER: Final = ServerSettings()
-_AKA: Final = {False: AkaSettings(False), True: AkaSettings(True)}
+_AKA: Final = {False: NO_AKA, True: AkaSettings(True)}
 _EMPTY_OBJECT: Final = "{}"
 _EMPTY_ARRAY: Final = "[]"
 
@@ -76,7 +77,7 @@ def row_to_profile(row: Row) -> Profile:
         aor=row[3],
         access_point=row[4],
         registrar=ServerSettings(row[5], row[6], row[7], bool(row[20])),
-        outbound_proxy=_NO_SERVER if proxy == ("", "", "", False) else ServerSettings(*proxy),
+        outbound_proxy=NO_SERVER if proxy == ("", "", "", False) else ServerSettings(*proxy),
         sigcomp=bool(row[11]),
         security_negotiation=bool(row[12]),
         auto_registration=bool(row[13]),
