@@ -158,10 +158,16 @@ def registration_config(
     contact = f"{scheme}:{profile.contact_user}@{contact_address or local}"
     if flow.transport != "udp":
         contact += f";transport={flow.transport}"
-    aor = parse_uri(s.aor)
-    registrar = s.registrar.uri or f"{aor.scheme}:{aor.host_port()}"
+    registrar = s.registrar.uri
+    username = s.registrar.username
+    proxy_username = s.outbound_proxy.username
+    if not registrar or not username or (proxy_password is not None and not proxy_username):
+        # the AOR's parts are the defaults: it is read only when one is needed
+        aor = parse_uri(s.aor)
+        registrar = registrar or f"{aor.scheme}:{aor.host_port()}"
+        username = username or aor.user or ""
+        proxy_username = proxy_username or aor.user or ""
     agreement = behaviour.security_agreement and s.security_negotiation
-    username = s.registrar.username or aor.user or ""
     if behaviour.private_identity_username and s.private_identity:
         username = s.private_identity  # TS 24.229: the private user identity
     creds = None
@@ -169,8 +175,7 @@ def registration_config(
         creds = Credentials(username, password or "", s.registrar.realm or None, usim=usim)
     proxy_creds = None
     if proxy_password is not None:
-        proxy_creds = Credentials(s.outbound_proxy.username or aor.user or "",
-                                  proxy_password, s.outbound_proxy.realm or None)  # fmt: skip
+        proxy_creds = Credentials(proxy_username, proxy_password, s.outbound_proxy.realm or None)
     route: tuple[str, ...] = ()
     if s.outbound_proxy.uri:
         proxy = s.outbound_proxy.uri

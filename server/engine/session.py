@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import sys
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from sipprofile.proto.schema import State
 from sipprofile.server.registry.model import NO_FLOW, Profile
 from sipprofile.server.sip.aka import UsimKeys
 from sipprofile.server.sip.message import Response
+from sipprofile.server.sip.randomness import random_bytes
 from sipprofile.server.sip.registration import (
     Registration,
     RegistrationConfig,
@@ -123,9 +123,9 @@ class Session(SessionRest):
         #: the machine answers only its pending request, so older branches are
         #: forgotten (kept, each refresh would leave one behind for good).
         self._branch: str | None = None
-        # The dialog's identifiers and a secret prefix for its branches from one read
-        # of the kernel's random source: thousands of sessions start at once.
-        seed = os.urandom(26).hex()
+        # The dialog's identifiers and a secret prefix for its branches, from the pool
+        # of the kernel's random bytes (``randomness``): thousands of sessions start at once.
+        seed = random_bytes(26).hex()
         self._call_id = f"{seed[:24]}@sipprofiled"
         self._from_tag = seed[24:36]
         #: Branches are this prefix (64 random bits, for this session only) and a

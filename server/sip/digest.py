@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import os
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from .digest_challenge import (
 )
 from .errors import SipParseError
 from .grammar import ALPHANUM, percent_encode, quote_string, quote_strings
+from .randomness import random_bytes
 
 __all__ = [
     "MAX_STALE_RETRIES",
@@ -107,27 +107,18 @@ class Credentials:
         self.usim = usim
 
 
-#: Bytes of one client nonce, and how many nonces one read of the kernel's random
-#: source provides: one is made for every registration, thousands at start-up, and
-#: each ``getrandom`` call cost more than the rest of the nonce.
+#: Bytes of one client nonce: 144 random bits.
 _CNONCE_BYTES: Final = 18
-_CNONCE_POOL: Final = _CNONCE_BYTES * 256
-_pool = b""
-_taken = 0
 
 
 def new_cnonce() -> str:
     """A fresh client nonce: 144 random bits in base64url, which needs no quoting.
 
     What ``secrets.token_urlsafe(18)`` returns (18 bytes need no ``=`` padding), without
-    its four layers of calls, and taken from a pool of ``os.urandom`` bytes: every
-    byte is used once, so each nonce is as unpredictable as its own read would be.
+    its four layers of calls, and from the pool of ``os.urandom`` bytes (``randomness``):
+    one is made for every registration, thousands at start-up.
     """
-    global _pool, _taken
-    if _taken + _CNONCE_BYTES > len(_pool):
-        _pool, _taken = os.urandom(_CNONCE_POOL), 0
-    raw = _pool[_taken : _taken + _CNONCE_BYTES]
-    _taken += _CNONCE_BYTES
+    raw = random_bytes(_CNONCE_BYTES)
     return binascii.b2a_base64(raw, newline=False).translate(_URL_SAFE).decode()
 
 

@@ -55,6 +55,9 @@ _PARAM_RE: Final = re.compile(PARAM_PATTERN)
 # A whole list of such parameters. Its repetition is possessive, so it splits the text
 # into parameters exactly as matching _PARAM_RE again and again from the start does.
 _PARAMS_RE: Final = re.compile(rf"[ \t]*+(?:{PARAM_PATTERN})*+")
+# The common shape of such a list, ``;name=value;flag`` without whitespace or quoted
+# strings: no value character is ``;`` or ``=``, so splitting on them reads it exactly.
+_PLAIN_PARAMS_RE: Final = re.compile(rf"(?:;{TOKEN_CLASS}++(?:={_VALUE_CLASS}++)?)++")
 _ASCII_LOWER: Final = str.maketrans(ALPHA[:26], ALPHA[26:])
 
 
@@ -127,6 +130,12 @@ def parse_params(text: str) -> Params:
     Values are a token, a host or a quoted-string kept with its quotes; see the module
     docstring. A stray ``;`` or an ``=`` without a value is an error.
     """
+    if '"' not in text and _PLAIN_PARAMS_RE.fullmatch(text) is not None:  # split, one pass
+        params: list[tuple[str, str | None]] = []
+        for param in text[1:].split(";"):
+            name, equals, value = param.partition("=")
+            params.append((name, value if equals else None))
+        return tuple(params)
     if not _PARAMS_RE.fullmatch(text):
         return _parse_params_by_cursor(text)  # which says what is wrong
     # findall gives "" for a group that took no part; a quoted string or a token that

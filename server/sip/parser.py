@@ -54,8 +54,23 @@ def _show(s: str) -> str:
     return repr(s if len(s) <= 40 else s[:37] + "...")
 
 
+#: The status lines a registrar sends nearly always, read without a regular expression.
+_USUAL_STATUS_LINES: Final[dict[str, tuple[int, str]]] = {
+    f"SIP/2.0 {status} {reason}": (status, reason)
+    for status, reason in (
+        (100, "Trying"),
+        (200, "OK"),
+        (401, "Unauthorized"),
+        (407, "Proxy Authentication Required"),
+    )
+}
+
+
 def _parse_start_line(line: str) -> tuple[int, str] | tuple[str, str]:
     """``(status, reason)`` of a status line, ``(method, Request-URI)`` of a request line."""
+    usual = _USUAL_STATUS_LINES.get(line)
+    if usual is not None:
+        return usual
     status_line = _STATUS_LINE.fullmatch(line)
     if status_line is not None:
         return int(status_line[1]), status_line[2] or ""

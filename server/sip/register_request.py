@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from .grammar import HEADER_VALUE_RE, HEADER_VALUES_RE
@@ -93,14 +94,27 @@ def _lines(c: RegistrationConfig, *, zero_expires: bool) -> _Lines:
             params = replace_param(params, name, value)
     else:
         params = tuple(ours)
-    contact = name_addr_text(c.contact, params)
-    fixed = [("Contact", contact), ("User-Agent", c.user_agent)]
-    tags = dict.fromkeys((*(("outbound", "path") if c.outbound else ()), *c.option_tags))
+    contact_line = _line("Contact", name_addr_text(c.contact, params))
+    tail, length_in_tail = _tail(c.user_agent, c.outbound, c.option_tags, c.extra_headers)
+    return _Lines("".join(middle), contact_line, tail, length_in_tail)
+
+
+@lru_cache(maxsize=64)
+def _tail(
+    user_agent: str, outbound: bool, option_tags: tuple[str, ...], extra_headers: tuple[str, ...]
+) -> tuple[str, bool]:
+    """The lines after the Contact, and whether an extra header was a Content-Length.
+
+    The same for every profile of a kind (most of a gateway's thousands), so written
+    once for each; a fault raises, and raising is not remembered.
+    """
+    fixed = [("User-Agent", user_agent)]
+    tags = dict.fromkeys((*(("outbound", "path") if outbound else ()), *option_tags))
     if tags:
         fixed.append(("Supported", ", ".join(tags)))
-    contact_line, *tail = _checked_lines(fixed)
+    tail = _checked_lines(fixed)
     length_in_tail = False
-    for text in c.extra_headers:
+    for text in extra_headers:
         name, _, value = text.partition(":")
         value = value.strip()
         key, canonical = check_header(name.strip(), value)
@@ -110,7 +124,7 @@ def _lines(c: RegistrationConfig, *, zero_expires: bool) -> _Lines:
                 length_in_tail = True
         else:
             tail.append(f"{canonical}: {value}\r\n")
-    return _Lines("".join(middle), contact_line, "".join(tail), length_in_tail)
+    return "".join(tail), length_in_tail
 
 
 class RegisterWriter:

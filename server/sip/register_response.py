@@ -8,6 +8,7 @@ must not cost us our registration, so elements that cannot be read are skipped.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Final
 
 from .digest import Challenge, DigestError, parse_challenge
@@ -15,9 +16,10 @@ from .errors import SipParseError
 from .grammar import is_ipv4, is_ipv6_reference
 from .headers import NameAddr, parse_cseq, parse_name_addr
 from .message import Response
+from .params import Params, find_param, parse_params
 from .registration_events import Registered
 from .uri import SipUri, parse_uri, uri_equivalent
-from .via import parse_via, via_branch
+from .via import Via, parse_via, via_branch
 
 #: The largest delta-seconds (RFC 3261 §20.19: 0 to 2**32-1), and the most the bus's
 #: ``Expires`` (a uint32) can show.
@@ -42,12 +44,39 @@ def delta_seconds(text: str | None) -> int | None:
     return int(digits)
 
 
-def answers(response: Response, call_id: str, cseq: int, cseq_text: str, branch: str) -> bool:
+def via_as_sent(top: str, sent: str) -> Params | None:
+    """The parameters after ours when ``top`` is the Via we sent, ``sent``; else None.
+
+    ``sent`` is our Via up to and including the branch (``SIP/2.0/UDP host:port;
+    branch=z9hG4bK...``), which we wrote valid. A registrar returns it as it was, with
+    ``rport`` given a value and ``received`` added (RFC 3581): then only what follows
+    the branch is read, instead of the whole Via with a regular expression for its
+    branch and again for its parameters. The reading is ``parse_via``'s: a Via it
+    would read with our branch first is ours here, when written as we wrote it; one
+    written otherwise (other case, spaces) gets None and the full reading.
+    """
+    if not top.startswith(sent):
+        return None
+    rest = top[len(sent) :]
+    if not rest:
+        return ()
+    if rest[0] not in "; \t":  # the branch goes on: another one
+        return None
+    try:
+        return parse_params(rest)
+    except SipParseError:
+        return None
+
+
+def answers(
+    response: Response, call_id: str, cseq: int, cseq_text: str, branch: str, sent: str = ""
+) -> bool:
     """Whether ``response`` answers our REGISTER (RFC 3261 §17.1.3 matching).
 
     ``cseq_text`` is the CSeq value as we wrote it: the same text is the same CSeq,
     without parsing it. The cheap comparisons go first. Every Via must be readable, as
     for ``response.via``: a response with a Via that cannot be read is not acted on.
+    ``sent``: our Via as sent, up to and including ``branch`` (``via_as_sent``).
     """
     try:
         if response.call_id != call_id:
@@ -56,7 +85,9 @@ def answers(response: Response, call_id: str, cseq: int, cseq_text: str, branch:
         if text != cseq_text and parse_cseq(text) != (cseq, "REGISTER"):
             return False
         vias = response.headers.get_all("Via")
-        if not vias or via_branch(vias[0]) != branch:
+        if not vias:
+            return False
+        if (not sent or via_as_sent(vias[0], sent) is None) and via_branch(vias[0]) != branch:
             return False
         for via in vias[1:]:
             parse_via(via)
@@ -109,9 +140,18 @@ def granted_expiry(response: Response, contact: str, asked: int) -> int | None:
     listed as sent (a registrar that rewrote the host: NAT, ``received``); when it
     is, the others are bindings of an earlier run (``stale_bindings``).
     """
-    contacts = _listed_contacts(response)
     header = delta_seconds(response.headers.get("Expires"))
     fallback = asked if header is None else header
+    values = response.headers.get_all("Contact")
+    if len(values) == 1 and values[0].startswith(f"<{contact}>"):  # the usual answer
+        # ours alone, as sent: only its parameters are read (the URI is ours, checked)
+        try:
+            params = parse_params(values[0][len(contact) + 2 :])
+        except SipParseError:
+            return fallback  # as when the one listed binding cannot be read
+        expiry = delta_seconds(find_param(params, "expires"))
+        return fallback if expiry is None else expiry
+    contacts = _listed_contacts(response)
     if not contacts:
         return fallback  # a registrar that lists nothing: trust what it said, or asked
     if len(contacts) == 1 and contacts[0].uri == contact:  # the usual answer, no parsing
@@ -200,13 +240,19 @@ def option_tags(response: Response, name: str) -> set[str]:
 
 
 def registered_event(
-    response: Response, granted: int, contact: str, aor: str, outbound_asked: bool
+    response: Response,
+    granted: int,
+    contact: str,
+    aor: str,
+    outbound_asked: bool,
+    sent: str = "",
 ) -> Registered:
     """What a 2xx that bound ``contact`` for ``granted`` seconds tells the session.
 
     The AORs it registered (P-Associated-URI, else ours), the Service-Route, where
     the registrar saw us, its RFC 5626 Flow-Timer, and whether it took part in
-    outbound (``Require: outbound``, when we asked for it).
+    outbound (``Require: outbound``, when we asked for it). ``sent``: our Via as
+    sent, up to the branch (``learned_address``).
     """
     flow_timer = delta_seconds(response.headers.get("Flow-Timer"))
     return Registered(
@@ -214,21 +260,37 @@ def registered_event(
         contact,
         uris(response.headers.get_all("P-Associated-URI")) or (aor,),
         uris(response.headers.get_all("Service-Route")),
-        learned_address(response),
+        learned_address(response, sent),
         flow_timer,
         outbound_asked and "outbound" in option_tags(response, "Require"),
     )
 
 
-def learned_address(response: Response) -> str:
+@lru_cache(maxsize=16)
+def _sent_head(text: str) -> Via:
+    """Our Via before its parameters, read once: the same for every request on a flow."""
+    return parse_via(text)
+
+
+def learned_address(response: Response, sent: str = "") -> str:
     """Where the registrar saw our request come from: ``host:port``, or "" if unsaid.
 
     RFC 3261 §18.2.1 ``received`` and RFC 3581 ``rport`` in our (top) Via. Behind a
     NAT they differ from our Contact; the session keeps them, because they are the
-    only public address a UA learns without STUN.
+    only public address a UA learns without STUN. ``sent``: our Via as sent, up to
+    the branch; a top Via written as we wrote it is read from there (``via_as_sent``).
     """
     try:
-        top = parse_via(response.headers.get_all("Via")[0])
+        vias = response.headers.get_all("Via")
+        after = via_as_sent(vias[0], sent) if sent and vias else None
+        if after is not None:  # the usual answer: rport and received after our branch
+            received = find_param(after, "received")
+            if received is None and find_param(after, "rport") is None:
+                return ""
+            head = _sent_head(sent[: sent.find(";")])  # the transport, host and port we wrote
+            top = Via._parsed(head.transport, head.host, head.port, after)
+        else:
+            top = parse_via(vias[0])
         port = top.rport
     except (IndexError, SipParseError, ValueError):
         return ""

@@ -176,10 +176,16 @@ class RegistrationBase:
 
     # ------------------------------------------------------------------ responses
 
+    def _sent_via(self, branch: str) -> str:
+        """Our Via as ``RegisterWriter`` writes it, up to and including ``branch``."""
+        config = self.config
+        return f"SIP/2.0/{config.via_transport} {config.via_sent_by};branch={branch}"
+
     def _matches(self, response: Response, pending: _Pending) -> bool:
         """Whether ``response`` answers the request in flight (RFC 3261 §17.1.3)."""
-        call_id = self.config.call_id
-        return answers(response, call_id, pending.cseq, pending.cseq_text, pending.branch)
+        branch = pending.branch
+        return answers(response, self.config.call_id, pending.cseq, pending.cseq_text, branch,
+                       self._sent_via(branch))  # fmt: skip
 
     def _on_final(self, response: Response, now: float) -> list[Event]:
         pending = self._pending
@@ -198,7 +204,7 @@ class RegistrationBase:
         if 200 <= status < 300:
             if pending.deregister:
                 return self._deregistered(None, now)
-            return self._registered(response, now)
+            return self._registered(response, now, pending.branch)
         if status in (401, 407):
             return self._challenged(response, now, pending)
         if status == 423 and not pending.deregister:
@@ -220,7 +226,7 @@ class RegistrationBase:
             return self._failed(FORBIDDEN, f"the registrar refused the registration: {reason}")
         return self._failed(REJECTED, f"the registrar rejected the registration: {reason}")
 
-    def _registered(self, response: Response, now: float) -> list[Event]:
+    def _registered(self, response: Response, now: float, branch: str) -> list[Event]:
         contact = self.config.contact
         if contact != self._contact_checked:
             check_uri(contact)  # SipParseError, as parse_uri says, if our Contact is none
@@ -238,7 +244,8 @@ class RegistrationBase:
         self._refresh_at = now + granted * (REFRESH_EARLIEST + spread * self._random())
         events = [] if self.state is State.REGISTERED else self._become(State.REGISTERED)
         config = self.config
-        event = registered_event(response, granted, contact, config.aor, config.outbound)
+        event = registered_event(response, granted, contact, config.aor, config.outbound,
+                                 self._sent_via(branch))  # fmt: skip
         if self._security is not None:
             event = replace(event, negotiated_security=self._security.negotiated)
         events.append(event)

@@ -138,8 +138,22 @@ class Dispatcher:
                 reply(answer)
             return
         vias = message.headers.get_all("Via")
+        if not vias:
+            return
+        # The usual top Via is ours, its branch the first parameter as we write it: the
+        # text between ";branch=" and the next ";" finds the handler, which reads the
+        # whole Via as it matches (``register_response.answers``). Anything else (no
+        # such handler, the branch elsewhere or spelt otherwise) is read in full first.
+        top = vias[0]
+        start = top.find(";branch=")
+        if start > 0 and top.find(";", 0, start) < 0:
+            end = top.find(";", start + 8)
+            handler = self._by_branch.get(top[start + 8 : end] if end > 0 else top[start + 8 :])
+            if handler is not None:
+                handler(message)
+                return
         try:
-            branch = via_branch(vias[0]) if vias else None
+            branch = via_branch(top)
         except (SipParseError, ValueError):
             return
         handler = self._by_branch.get(branch or "")

@@ -27,6 +27,7 @@ from sipprofile.server.sip.grammar import (
 from sipprofile.server.sip.headers import name_addr_text, parse_name_addr
 from sipprofile.server.sip.message import TOKEN_NAMES, Headers, Response
 from sipprofile.server.sip.params import _parse_params_by_cursor, parse_params
+from sipprofile.server.sip.register_response import via_as_sent
 from sipprofile.server.sip.uri import check_uri, parse_uri
 from sipprofile.server.sip.via import _parse_via_by_cursor, parse_via, via_branch
 
@@ -98,6 +99,24 @@ def test_parse_via_reads_as_the_cursor_does(text: str) -> None:
 def test_via_branch_is_the_branch_of_parse_via(text: str) -> None:
     expected = outcome(lambda t: parse_via(t).branch, text)
     assert outcome(via_branch, text) == expected
+
+
+SENT = "SIP/2.0/UDP h.example.com:5060;branch=z9hG4bK1"  # a Via of ours, up to its branch
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.sampled_from(PIECES), max_size=10).map("".join))
+def test_our_via_as_sent_reads_as_parse_via_does(rest: str) -> None:
+    """Whatever follows our branch: ours only where parse_via reads our branch first."""
+    top = SENT + rest
+    after = via_as_sent(top, SENT)
+    full = outcome(parse_via, top)
+    if after is not None:
+        assert full[0] == "ok"
+        assert full[1].params == (("branch", "z9hG4bK1"), *after)
+    elif full[0] == "ok" and top.startswith(SENT):  # read in full instead: not as sent
+        params = full[1].params
+        assert params[0] != ("branch", "z9hG4bK1") or rest[:1] not in ("", ";")
 
 
 @pytest.mark.parametrize(

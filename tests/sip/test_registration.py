@@ -512,3 +512,72 @@ def test_439_falls_back_to_a_plain_registration_for_good() -> None:
     reg.update(config(instance_id=INSTANCE, outbound=True), 0.2)
     [second] = sent(reg.receive(answer(plain, 401, "Unauthorized", CHALLENGE), 0.3))
     assert "reg-id" not in (second.headers.get("Contact") or "")
+
+
+def with_top_via(response: Response, top: str) -> Response:
+    """``response`` with ``top`` for its Via (our requests carry one)."""
+    response.headers.set("Via", top)
+    return response
+
+
+SENT_VIA = "SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-1"  # machine()'s first request
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        SENT_VIA + ";;rport",  # ours as sent, then a stray ';': no Via, so no answer
+        SENT_VIA + "0;rport=5062",  # a longer branch: another request's
+        SENT_VIA + ";rport=5062;received=bad host",
+        "SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-2;rport",
+        "SIP/2.0/UDP 192.0.2.10:5062;rport;branch=z9hG4bK-0",
+    ],
+)
+def test_a_response_whose_top_via_is_not_ours_is_not_acted_on(top: str) -> None:
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    assert reg.receive(with_top_via(answer(first, 401, "Unauthorized", CHALLENGE), top), 0.1) == []
+    assert reg.state is State.REGISTERING
+
+
+@pytest.mark.parametrize(
+    ("top", "learned"),
+    [
+        (SENT_VIA + ";rport=40000;received=203.0.113.7", "203.0.113.7:40000"),  # as sent
+        (SENT_VIA + " ; rport = 40000", "192.0.2.10:40000"),  # spaced: read in full
+        ("sip/2.0/udp 192.0.2.10:5062;BRANCH=z9hG4bK-1;received=203.0.113.7", "203.0.113.7:5062"),
+        ("SIP/2.0/UDP 192.0.2.10:5062;rport=9;branch=z9hG4bK-1", "192.0.2.10:9"),
+        (SENT_VIA, ""),
+    ],
+)
+def test_our_via_is_ours_however_the_registrar_writes_it(top: str, learned: str) -> None:
+    """Our Via as sent is read from the branch on; written otherwise, it is read in full."""
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    events = reg.receive(with_top_via(answer(first, 401, "Unauthorized", CHALLENGE), top), 0.1)
+    [second] = sent(events)
+    ok = answer(second, 200, "OK", ("Contact", f"<{CONTACT}>;expires=60"))
+    top_ok = top.replace("z9hG4bK-1", "z9hG4bK-2")
+    [done] = [e for e in reg.receive(with_top_via(ok, top_ok), 0.2) if isinstance(e, Registered)]
+    assert done.public_address == learned
+    assert done.expires == 60
+
+
+@pytest.mark.parametrize(
+    ("contact", "expires"),
+    [
+        (f"<{CONTACT}>;expires=60", 60),
+        (f"<{CONTACT}> ; expires = 61", 61),
+        (f'<{CONTACT}>;+sip.instance="<urn:uuid:x>";expires=62', 62),
+        (f"<{CONTACT}>;expires=60;;", 1800),  # unreadable: the Expires header's
+        (f"<{CONTACT}>", 1800),
+        (f"<{CONTACT}>;expires=junk", 1800),
+    ],
+)
+def test_the_expiry_of_our_one_listed_binding(contact: str, expires: int) -> None:
+    reg = machine()
+    [first] = sent(reg.register(0.0))
+    [second] = sent(reg.receive(answer(first, 401, "Unauthorized", CHALLENGE), 0.1))
+    ok = answer(second, 200, "OK", ("Contact", contact), ("Expires", "1800"))
+    [done] = [e for e in reg.receive(ok, 0.2) if isinstance(e, Registered)]
+    assert done.expires == expires
