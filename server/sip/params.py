@@ -55,9 +55,13 @@ _PARAM_RE: Final = re.compile(PARAM_PATTERN)
 # A whole list of such parameters. Its repetition is possessive, so it splits the text
 # into parameters exactly as matching _PARAM_RE again and again from the start does.
 _PARAMS_RE: Final = re.compile(rf"[ \t]*+(?:{PARAM_PATTERN})*+")
-# The common shape of such a list, ``;name=value;flag`` without whitespace or quoted
-# strings: no value character is ``;`` or ``=``, so splitting on them reads it exactly.
-_PLAIN_PARAMS_RE: Final = re.compile(rf"(?:;{TOKEN_CLASS}++(?:={_VALUE_CLASS}++)?)++")
+# The common shape of such a list, ``;name=value;flag`` without whitespace, its quoted
+# strings (``+sip.instance="<urn:uuid:...>"``) plain printable ASCII without escapes:
+# no value then holds ``;`` or ``=``, so splitting on them reads it exactly.
+_PLAIN_QUOTED: Final = r'"[\x21\x23-\x3a\x3c\x3e-\x5b\x5d-\x7e]*+"'
+_PLAIN_PARAMS_RE: Final = re.compile(
+    rf"(?:;{TOKEN_CLASS}++(?:=(?:{_VALUE_CLASS}++|{_PLAIN_QUOTED}))?)++"
+)
 _ASCII_LOWER: Final = str.maketrans(ALPHA[:26], ALPHA[26:])
 
 
@@ -130,7 +134,7 @@ def parse_params(text: str) -> Params:
     Values are a token, a host or a quoted-string kept with its quotes; see the module
     docstring. A stray ``;`` or an ``=`` without a value is an error.
     """
-    if '"' not in text and _PLAIN_PARAMS_RE.fullmatch(text) is not None:  # split, one pass
+    if _PLAIN_PARAMS_RE.fullmatch(text) is not None:  # the usual: split, no second pass
         params: list[tuple[str, str | None]] = []
         for param in text[1:].split(";"):
             name, equals, value = param.partition("=")
