@@ -349,8 +349,7 @@ class Engine:
             if at > loop.time():
                 await asyncio.sleep(at - loop.time())
             ids = [profile_ids[index] for index in batch]
-            profiles = await self.registry.find_many(ids)
-            passwords = await self.registry.passwords(ids)
+            profiles, passwords = await self.registry.find_many_with_passwords(ids)
             for profile_id in ids:
                 profile = profiles.get(profile_id)
                 if profile is None or not profile.settings.auto_registration:

@@ -337,12 +337,14 @@ class Session(SessionRest):
             self._offer_rest()
 
     def _offer_rest(self) -> None:
-        """Let the engine lay this session to rest (``lay_to_rest`` checks it can).
+        """Let the engine lay this session to rest, when it can rest (``can_rest``).
 
         Only from the callbacks that start from the outside (a response, a timer):
-        nothing up the stack then holds on to the session.
+        nothing up the stack then holds on to the session. Asked here first, in
+        compiled code: most offers (every response before the 200) are refused, and
+        the engine's own checks are interpreted.
         """
-        if self._on_rest is not None:
+        if self._on_rest is not None and self.can_rest():  # asked here first: compiled
             self._on_rest(self)
 
     def flow_said(self, event: tuple[str, str]) -> None:

@@ -68,7 +68,8 @@ class SessionRest(SessionMoves):
             return False
         if self._waiting or self.done.is_set() or not machine.at_rest():
             return False
-        return self._hop == next_hop_uri(self.profile)
+        hop = next_hop_uri(self.profile)  # from a cache: usually the very object
+        return hop is self._hop or hop == self._hop
 
     def lay_to_rest(self, wake: Callable[[int], None]) -> RestingSession | None:
         """The session as a resting record, the session closed; None if it cannot rest.

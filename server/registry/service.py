@@ -71,9 +71,9 @@ class ProfileRegistry:
         #: Live status and listeners, in a compiled table (``live.py`` says why).
         self.live = LiveStatus()
 
-    def subscribe(self, listener: Listener) -> None:
-        """Call ``listener`` with every domain event from now on."""
-        self.live.subscribe(listener)
+    def subscribe(self, listener: Listener, *, live: bool = True) -> None:
+        """Call ``listener`` with every domain event from now on (``LiveStatus.subscribe``)."""
+        self.live.subscribe(listener, live=live)
 
     def _emit(self, event: DomainEvent) -> None:
         self.live.emit(event)
@@ -159,6 +159,13 @@ class ProfileRegistry:
         """The stored profiles of these ids (absent: none), read in one job."""
         ids = tuple(profile_ids)
         return await self.db.run(partial(store.get_many, profile_ids=ids))
+
+    async def find_many_with_passwords(
+        self, profile_ids: Iterable[int]
+    ) -> tuple[dict[int, Profile], dict[int, dict[str, str]]]:
+        """``find_many`` and ``passwords`` in one job and one query (engine only)."""
+        ids = tuple(profile_ids)
+        return await self.db.run(partial(store.get_many_with_passwords, profile_ids=ids))
 
     async def exists(self, profile_id: int) -> bool:
         """Whether the profile exists (for routing calls to it)."""

@@ -89,7 +89,7 @@ class Sharing:
         self.registry = registry
         self.engine = engine
         self.holds = HoldTable()
-        registry.subscribe(self._on_event)
+        registry.subscribe(self._on_event, live=False)  # stored changes only
         #: Profiles whose Delete is under way: no new holds on them.
         self._deleting: set[int] = set()
 

@@ -3,11 +3,12 @@
 Functions here are plain synchronous code on a ``sqlite3.Connection``; the registry
 runs a whole operation of them as one job on the database thread (``Database.write``).
 Readable settings and secrets (passwords, the software USIM's keys) live in separate
-tables. The queries that read a secret are ``password()``, ``passwords()`` and
-``usim_secrets()``, for the registration engine, and ``secrets_equal()``, which a write
-uses to tell whether it changes anything and which answers only that; none serves the
-bus. Whether a profile has AKA keys is a column of its row (``has_aka_keys``), written
-in the same transaction as the keys, so reading settings never touches ``secrets`` for it.
+tables. The queries that read a secret are ``password()``, ``passwords()``,
+``get_many_with_passwords()`` and ``usim_secrets()``, for the registration engine, and
+``secrets_equal()``, which a write uses to tell whether it changes anything and which
+answers only that; none serves the bus. Whether a profile has AKA keys is a column of
+its row (``has_aka_keys``), written in the same transaction as the keys, so reading
+settings never touches ``secrets`` for it.
 """
 
 from __future__ import annotations
@@ -36,14 +37,24 @@ from sipprofile.server.registry.model import (
 )
 
 #: Column order of ``Row``; ``row_to_profile`` and the bus's fast marshaller read it.
-SELECT: Final = """
+_COLUMNS: Final = """
     SELECT p.id, p.type, p.provider_name, p.aor, p.access_point,
            p.registrar_uri, p.registrar_username, p.registrar_realm,
            p.proxy_uri, p.proxy_username, p.proxy_realm,
            p.sigcomp, p.security_negotiation, p.auto_registration, p.is_default,
            p.private_identity, p.contact_params, p.headers, p.extensions, p.contact_user,
+"""
+SELECT: Final = f"""{_COLUMNS}
            EXISTS (SELECT 1 FROM secrets s WHERE s.profile_id = p.id AND s.server = 'registrar'),
            EXISTS (SELECT 1 FROM secrets s WHERE s.profile_id = p.id AND s.server = 'proxy'),
+           p.has_aka_keys
+    FROM profiles p
+"""
+#: ``SELECT`` with the passwords themselves where it says whether there are any (NULL:
+#: none): for the engine, which needs both (``get_many_with_passwords``).
+_SELECT_WITH_PASSWORDS: Final = f"""{_COLUMNS}
+           (SELECT s.password FROM secrets s WHERE s.profile_id = p.id AND s.server = 'registrar'),
+           (SELECT s.password FROM secrets s WHERE s.profile_id = p.id AND s.server = 'proxy'),
            p.has_aka_keys
     FROM profiles p
 """
@@ -165,6 +176,33 @@ def get_many(conn: sqlite3.Connection, profile_ids: Iterable[int]) -> dict[int, 
             profile = row_to_profile(row)
             found[profile.id] = profile
     return found
+
+
+def get_many_with_passwords(
+    conn: sqlite3.Connection, profile_ids: Iterable[int]
+) -> tuple[dict[int, Profile], dict[int, dict[str, str]]]:
+    """``get_many`` and ``passwords`` of these ids, in one query (the engine's start-up).
+
+    The start reads both for every always-on profile, thousands on a gateway: one
+    statement that reads each password where ``SELECT`` asks whether there is one
+    costs a third less than the two.
+    """
+    found: dict[int, Profile] = {}
+    secrets: dict[int, dict[str, str]] = {}
+    for chunk, marks in _id_chunks(profile_ids):
+        for row in conn.execute(
+            f"{_SELECT_WITH_PASSWORDS} WHERE p.id IN ({marks}) ORDER BY p.id", chunk
+        ).fetchall():
+            registrar, proxy = row[20], row[21]
+            profile = row_to_profile((*row[:20], registrar is not None, proxy is not None, row[22]))
+            found[profile.id] = profile
+            if registrar is not None or proxy is not None:
+                passwords = secrets[profile.id] = {}
+                if registrar is not None:
+                    passwords[REGISTRAR] = str(registrar)
+                if proxy is not None:
+                    passwords[PROXY] = str(proxy)
+    return found, secrets
 
 
 def exists(conn: sqlite3.Connection, profile_id: int) -> bool:

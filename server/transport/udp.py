@@ -273,6 +273,11 @@ class UdpFlow(Flow):
         self.remote = remote
         self.local = (local_ip, endpoint.port)
 
+    @property
+    def reliable(self) -> bool:
+        """UDP does not retransmit: ``Flow.reliable``'s answer, asked of compiled code."""
+        return False
+
     def send(self, data: bytes) -> None:
         """Send one datagram."""
         if SIP_TRACE.enabled:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sipprofile.server.registry.events import DomainEvent, StatusChanged
+from sipprofile.server.registry.events import DomainEvent, ProfileDestroyed, StatusChanged
 from sipprofile.server.registry.model import IDLE, ProfileStatus
 from sipprofile.server.registry.service import ProfileRegistry
 from sipprofile.server.types import load_types
@@ -42,3 +42,23 @@ def test_back_to_idle_keeps_no_status() -> None:
     assert registry.status(1) is IDLE
     assert len(registry.live) == 0  # nothing kept for an idle profile
     assert events[-1] == StatusChanged(1, ("Holders",), ProfileStatus(holders=2), IDLE)
+
+
+def test_a_listener_of_stored_changes_only_hears_no_live_status() -> None:
+    """``live=False`` (the sharing table): status, events and errors pass it by."""
+    registry, everything = registry_with_log()
+    stored: list[DomainEvent] = []
+    registry.subscribe(stored.append, live=False)
+    registry.set_status(1, state="registering")
+    registry.raise_event(1, "registered")
+    registry.raise_error(1, "org.example.Error.Timeout", "no answer")
+    assert stored == []
+    assert [type(e).__name__ for e in everything] == [
+        "StatusChanged",
+        "ProfileEventRaised",
+        "ProfileErrorRaised",
+    ]
+    destroyed = ProfileDestroyed(7)
+    registry.live.emit(destroyed)  # what the registry emits for stored changes
+    assert stored == [destroyed]
+    assert everything[-1] == destroyed

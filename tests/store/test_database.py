@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sipprofile.server.errors import StoreError
-from sipprofile.server.registry.model import ProfileSettings, ServerSettings
+from sipprofile.server.registry.model import NO_SERVER, ProfileSettings, ServerSettings
 from sipprofile.server.store import profiles as store
 from sipprofile.server.store.database import Database
 from sipprofile.server.store.migrations import APPLICATION_ID, SCHEMA_VERSION
@@ -307,3 +307,43 @@ async def test_another_programs_database_without_application_id_is_refused(
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
     conn.close()
+
+
+async def test_profiles_with_passwords_read_as_the_two_queries_do(tmp_path: Path) -> None:
+    """``get_many_with_passwords`` is ``get_many`` and ``passwords`` in one statement."""
+    db = await Database.open(tmp_path / "p.db")
+    cases: list[dict[str, str]] = [
+        {},
+        {"registrar": "pw"},
+        {"proxy": "px"},
+        {"registrar": "pw", "proxy": "px"},
+    ]
+
+    def create(conn: sqlite3.Connection) -> list[int]:
+        made = []
+        for n in range(601):  # two chunks of the IN (...) list
+            settings = ProfileSettings(
+                type="IETF",
+                aor=f"sip:u{n}@x.org",
+                registrar=ServerSettings("sip:x.org", "a", ""),
+                outbound_proxy=ServerSettings("sip:p.x.org", "b", "") if n % 2 else NO_SERVER,
+            )
+            pid = store.insert(conn, settings, f"k{n}", f"cu{n}")
+            if cases[n % len(cases)]:
+                store.set_passwords(conn, pid, cases[n % len(cases)])
+            made.append(pid)
+        return made
+
+    made = await db.write(create)
+    wanted = [*made, 0, 2**64]
+    profiles, passwords = await db.run(lambda c: store.get_many_with_passwords(c, wanted))
+    assert profiles == await db.run(lambda c: store.get_many(c, wanted))
+    assert passwords == await db.run(lambda c: store.passwords(c, wanted))
+    assert made[0] not in passwords
+    assert not profiles[made[0]].settings.registrar.has_password
+    assert passwords[made[1]] == {"registrar": "pw"}
+    assert profiles[made[1]].settings.registrar.has_password
+    assert not profiles[made[1]].settings.outbound_proxy.has_password
+    assert passwords[made[3]] == {"registrar": "pw", "proxy": "px"}
+    assert profiles[made[3]].settings.outbound_proxy.has_password
+    await db.close()
