@@ -90,11 +90,10 @@ def instance_id(profile: Profile) -> str:
     and between devices. Written by hand: ``uuid.uuid5`` costs several times more,
     and every registration's configuration names it.
     """
-    digest = bytearray(hashlib.sha1(_INSTANCE_PREFIX + profile.contact_user.encode()).digest())
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest[:16].hex()
-    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+    h = hashlib.sha1(_INSTANCE_PREFIX + profile.contact_user.encode()).hexdigest()
+    # the version nibble is 5; the variant's two top bits are 10 (RFC 4122 §4.1.1, 4.3)
+    variant = "89ab"[int(h[16], 16) & 3]
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-5{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
 
 
 #: The TLS choices of a profile that sets neither extension (nearly all), made once:

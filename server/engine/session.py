@@ -224,7 +224,7 @@ class Session(SessionRest):
 
     def _new_branch(self) -> str:
         self._branch_count += 1
-        return f"{self._branch_prefix}{self._branch_count:x}"
+        return self._branch_prefix + str(self._branch_count)  # no format spec: a call
 
     def _attach(self, flow: Flow, uri: SipUri) -> None:
         self._unsubscribe()
