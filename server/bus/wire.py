@@ -147,23 +147,40 @@ def prefix(key: str, sig: str) -> bytes:
     return bytes(w.buf)
 
 
-#: Byte order, SIGNAL, no flags, protocol 1; body length; serial; header fields length.
-_SIGNAL_HEAD: Final = struct.Struct("<4sIII")
+#: Byte order (little-endian), SIGNAL, no flags, protocol version 1.
 _SIGNAL_START: Final = b"l\x04\x00\x01"
 #: Header field PATH (1) with signature "o", up to its string's length.
 _PATH_FIELD: Final = b"\x01\x01o\x00"
 
 
 @lru_cache(maxsize=64)
-def _fields_after_path(interface: str, member: str, signature: str) -> bytes:
-    """Header fields INTERFACE, MEMBER and SIGNATURE, starting 8-aligned, unpadded."""
+def _fields_after_path(interface: str, member: str, signature: str) -> tuple[int, bytes]:
+    """Header fields INTERFACE, MEMBER and SIGNATURE, starting 8-aligned.
+
+    Their length unpadded (what the header's field array counts), and their bytes
+    padded to 8 (where the body starts).
+    """
     w = Writer()
     for code, sig, value in ((2, "s", interface), (3, "s", member), (8, "g", signature)):
         w.align(8)
         w.buf.append(code)
         w.signature(sig)
         w.value(sig, value)
-    return bytes(w.buf)
+    length = len(w.buf)
+    w.align(8)
+    return length, bytes(w.buf)
+
+
+@lru_cache(maxsize=64)
+def _head_with_path(path_length: int) -> struct.Struct:
+    """The fixed header, then the PATH field for a path of ``path_length`` bytes.
+
+    Byte order, SIGNAL, flags, version; body length; serial; header fields length;
+    the PATH field's code and signature; the path's length, the path, and its NUL
+    padded to 8 (``struct`` pads an ``s`` field with NULs). Profile paths have a few
+    lengths only, so one ``pack`` writes all of it.
+    """
+    return struct.Struct(f"<4sIII4sI{path_length + 1 + (-(path_length + 1) % 8)}s")
 
 
 def signal_bytes(
@@ -171,19 +188,16 @@ def signal_bytes(
 ) -> bytearray:
     """A whole broadcast signal on the wire, ready to be written to the bus socket."""
     encoded = path.encode()
-    tail = _fields_after_path(interface, member, signature)
+    length, tail = _fields_after_path(interface, member, signature)
     # PATH first: it starts at offset 16 (8-aligned) and ends padded to 8, so the
     # prepared fields after it keep their alignment.
-    path_len = 8 + len(encoded) + 1
-    path_len += -path_len % 8
-    out = bytearray(_SIGNAL_HEAD.pack(_SIGNAL_START, len(body), serial, path_len + len(tail)))
-    out += _PATH_FIELD
-    out += _U32.pack(len(encoded))
-    out += encoded
-    out += b"\0"
-    out += _ZEROS[-(len(encoded) + 1) % 8]
+    head = _head_with_path(len(encoded))
+    path_field = head.size - 16
+    out = bytearray(
+        head.pack(_SIGNAL_START, len(body), serial, path_field + length, _PATH_FIELD,
+                  len(encoded), encoded)
+    )  # fmt: skip
     out += tail
-    out += _ZEROS[-len(tail) % 8]
     out += body
     return out
 
@@ -249,6 +263,25 @@ _PUT: Final[dict[str, Callable[[bytearray, Any], None]]] = {
 }
 
 
+#: Status properties whose values most profiles share (``registered``, 3600 s, the
+#: flow to one registrar, no error): their whole entries are written once each.
+_SHARED_VALUES: Final = frozenset(
+    {"State", "Expires", "Flow", "LastError", "ServiceRoute", "NegotiatedSecurity", "Holders"}
+)
+
+
+@lru_cache(maxsize=256)
+def _shared_entry(key: str, sig: str, value: Any) -> bytes:
+    """One whole ``{sv}`` entry of a value many profiles share.
+
+    An entry starts 8-aligned, and the alignment of everything in it is relative to
+    that start: its bytes are the same wherever it is written.
+    """
+    buf = bytearray(prefix(key, sig))
+    _PUT[sig](buf, value)
+    return bytes(buf)
+
+
 def properties_changed_body(interface: str, entries: Iterable[tuple[str, str, Any]]) -> bytearray:
     """The ``sa{sv}as`` body of ``PropertiesChanged``.
 
@@ -263,6 +296,10 @@ def properties_changed_body(interface: str, entries: Iterable[tuple[str, str, An
     buf += _ZEROS[-len(buf) % 8]
     start = len(buf)
     for key, sig, value in entries:
+        if key in _SHARED_VALUES and sig in _PUT and not isinstance(value, list):
+            buf += _ZEROS[-len(buf) % 8]
+            buf += _shared_entry(key, sig, value)  # a tuple or a scalar: hashable
+            continue
         put = _PUT.get(sig)
         if put is None:
             w.entry(key, sig, value)

@@ -176,7 +176,7 @@ def authorization(
     if algorithm is None:
         raise DigestError(f"cannot answer a {short(challenge.algorithm)!r} challenge")
     qop = None if not challenge.qop else "auth" if "auth" in challenge.qop else "auth-int"
-    if not TOKEN_RE.fullmatch(method):
+    if method != "REGISTER" and not TOKEN_RE.fullmatch(method):  # a token, most often this
         raise DigestError("the method is not a token")
     if not 1 <= nc <= 0xFFFFFFFF:
         raise DigestError("the nonce count must be between 1 and 0xFFFFFFFF")

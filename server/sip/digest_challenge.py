@@ -201,7 +201,7 @@ def parse_challenge(header_value: str, *, proxy: bool = False) -> Challenge:
     qop: list[str] = []
     for item in params.get("qop", "").split(","):
         item = item.strip(" \t").lower()
-        if item and not TOKEN_RE.fullmatch(item):
+        if item and item != "auth" and not TOKEN_RE.fullmatch(item):
             raise DigestError(f"qop value {short(item)!r} is not a token")
         if item and item not in qop:
             qop.append(item)
