@@ -34,8 +34,10 @@ HERE = Path(__file__).resolve().parent
 #: built by written-out ``__init__``s (mypyc leaves a dataclass's generated one
 #: interpreted), about 12 % less again (medians of 3, 224 -> 195 us); then the live
 #: status and the registry's events, and the store's decoding of rows (a few % more,
-#: within the noise of single runs). The dispatcher, the flows, the keep-alives and
-#: the table of resting registrations were tried too: nothing measurable. Not
+#: within the noise of single runs). The flows, the keep-alives and the table of
+#: resting registrations were tried too: nothing measurable. The dispatcher
+#: (``transport/dispatch.py``) is compiled since it reads the branch of each
+#: response's top Via itself: less work, below the spread of single runs. Not
 #: ``transport/flow.py`` (``StreamFlow`` extends its ``Flow`` and ``asyncio.Protocol``;
 #: interpreted classes cannot extend compiled ones).
 HOT_GLUE = (
@@ -57,6 +59,7 @@ HOT_GLUE = (
     "registry/events.py",
     "registry/live.py",
     "store/profiles.py",
+    "transport/dispatch.py",
     "transport/udp.py",
 )
 

@@ -41,6 +41,7 @@ HOT_GLUE = [
     "sipprofile.server.registry.events",
     "sipprofile.server.registry.live",
     "sipprofile.server.store.profiles",
+    "sipprofile.server.transport.dispatch",
     "sipprofile.server.transport.udp",
 ]
 

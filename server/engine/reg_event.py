@@ -31,7 +31,8 @@ from sipprofile.server.sip.reg_subscription_events import (
     SubscriptionTerminated,
 )
 from sipprofile.server.sip.registration_events import SendRequest
-from sipprofile.server.transport.flow import Dispatcher, Flow
+from sipprofile.server.transport.dispatch import Dispatcher
+from sipprofile.server.transport.flow import Flow
 
 from .timers import Alarm, Timers
 

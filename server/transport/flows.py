@@ -18,7 +18,8 @@ import socket
 import ssl
 from typing import Final
 
-from .flow import Dispatcher, Flow, Target
+from .dispatch import Dispatcher
+from .flow import Flow, Target
 from .stream import StreamFlow, tls_context
 from .udp import UdpEndpoint, UdpFlow, bind_to_device, forget_local_ips, local_ip_for
 

@@ -20,7 +20,8 @@ from sipprofile.server.logs import SIP_TRACE
 from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.parser import Keepalive, StreamFramer
 
-from .flow import CloseHandler, Dispatcher, Flow, TlsSettings
+from .dispatch import Dispatcher
+from .flow import CloseHandler, Flow, TlsSettings
 
 _log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from typing import Final
 
 from sipprofile.server.logs import SIP_TRACE
 
-from .flow import CloseHandler, Dispatcher, Flow
+from .dispatch import Dispatcher
+from .flow import CloseHandler, Flow
 from .stun import is_stun, transaction_id
 from .udp_keepalive import STUN_TIMEOUT, StunKeeper
 

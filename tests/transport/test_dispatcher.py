@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from sipprofile.server.sip.message import Response
-from sipprofile.server.transport.flow import Dispatcher
+from sipprofile.server.transport.dispatch import Dispatcher
 
 
 def response(top_via: str) -> bytes:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from sipprofile.server.sip.message import Response
-from sipprofile.server.transport.flow import Dispatcher
+from sipprofile.server.transport.dispatch import Dispatcher
 from sipprofile.server.transport.stream import StreamFlow
 from transport.test_udp import response
 

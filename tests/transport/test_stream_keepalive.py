@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from sipprofile.server.transport.flow import Dispatcher
+from sipprofile.server.transport.dispatch import Dispatcher
 from sipprofile.server.transport.stream import PING, StreamFlow
 
 

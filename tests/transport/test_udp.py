@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from sipprofile.server.sip.message import Response
-from sipprofile.server.transport.flow import Dispatcher
+from sipprofile.server.transport.dispatch import Dispatcher
 from sipprofile.server.transport.udp import (
     PREFERRED_PORTS,
     READ_BATCH,

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sipprofile.server.transport.flow import Dispatcher
+from sipprofile.server.transport.dispatch import Dispatcher
 from sipprofile.server.transport.stun import MAGIC_COOKIE, is_stun, transaction_id
 from sipprofile.server.transport.udp import UdpEndpoint, UdpFlow
 
