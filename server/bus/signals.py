@@ -49,7 +49,7 @@ from sipprofile.server.store import profiles as store
 from .introspection import STANDARD_INTERFACE_NAMES
 from .managed_objects import encode_settings, interfaces_added_body
 from .messages import Premarshalled, Prewritten
-from .values import profile_properties, status_changes
+from .values import profile_properties, status_changes, status_values
 from .wire import event_body, properties_changed_body, signal_bytes
 
 _log = logging.getLogger(__name__)
@@ -62,8 +62,9 @@ class Announcer:
         self.bus = bus
         self.registry = registry
         #: Profile id -> (status last announced, latest status, properties the
-        #: events named), in order of first change.
-        self._status: dict[int, tuple[ProfileStatus, ProfileStatus, tuple[str, ...]]] = {}
+        #: events named, whether more than one event was merged), in order of first
+        #: change.
+        self._status: dict[int, tuple[ProfileStatus, ProfileStatus, tuple[str, ...], bool]] = {}
         #: Whole signals written but not sent yet, in order.
         self._outbox: list[bytearray] = []
         self._last_serial = 0
@@ -93,16 +94,21 @@ class Announcer:
     def _status_changed(self, event: StatusChanged) -> None:
         held = self._status.get(event.profile_id)
         if held is None:
-            self._status[event.profile_id] = (event.previous, event.status, event.properties)
+            self._status[event.profile_id] = (event.previous, event.status, event.properties, False)
         else:
-            self._status[event.profile_id] = (held[0], event.status, held[2] + event.properties)
+            merged = (held[0], event.status, held[2] + event.properties, True)
+            self._status[event.profile_id] = merged
         self._schedule()
 
     def _write_status(self) -> None:
         """Held status changes become whole signals in the outbox."""
         held, self._status = self._status, {}
-        for profile_id, (before, after, named) in held.items():
-            changes = status_changes(before, after, dict.fromkeys(named))
+        for profile_id, (before, after, named, merged) in held.items():
+            # one event names exactly what changed; merged ones may have changed back
+            if merged:
+                changes = status_changes(before, after, dict.fromkeys(named))
+            else:
+                changes = status_values(after, named)
             if not changes:
                 continue
             try:

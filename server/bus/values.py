@@ -119,3 +119,16 @@ def status_changes(
         if value != getattr(before, field):
             out.append((name, sig, value))
     return out
+
+
+def status_values(status: ProfileStatus, names: Iterable[str]) -> list[tuple[str, str, Any]]:
+    """(name, signature, value) of each of ``names`` in ``status``.
+
+    For one ``StatusChanged``, whose properties are exactly those that changed: no
+    comparison needed (``status_changes`` is for merged ones).
+    """
+    out = []
+    for name in names:
+        field, sig = STATUS_FIELDS[name]
+        out.append((name, sig, getattr(status, field)))
+    return out

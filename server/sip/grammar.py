@@ -154,6 +154,16 @@ def unquote_string(s: str) -> str:
     return "".join(out)
 
 
+def is_plain_header_value(s: str) -> bool:
+    """Printable ASCII without a space at either end: a valid header value.
+
+    Checked without the regular expression (``str.isprintable`` is one C loop over
+    the text). A subset of what ``is_header_value`` accepts; anything else (a TAB,
+    UTF-8) is for it to judge.
+    """
+    return s.isascii() and s.isprintable() and (not s or (s[0] != " " and s[-1] != " "))
+
+
 def is_header_value(s: str) -> bool:
     """Text that can be written after ``Name:`` on one header line, as it is.
 

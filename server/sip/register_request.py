@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-from .grammar import HEADER_VALUE_RE, HEADER_VALUES_RE
+from .grammar import HEADER_VALUE_RE, HEADER_VALUES_RE, is_plain_header_value
 from .headers import name_addr_text
 from .message import _check_request_uri, check_header, check_header_value
 from .params import replace_param
@@ -30,7 +30,7 @@ def _line(name: str, value: str) -> str:
 
     Only the value needs a check: ``name`` is one of this module's literal names.
     """
-    if HEADER_VALUE_RE.fullmatch(value) is None:
+    if not is_plain_header_value(value) and HEADER_VALUE_RE.fullmatch(value) is None:
         check_header_value(name, value)  # which says what is wrong
     return f"{name}: {value}\r\n"
 
@@ -162,7 +162,7 @@ class RegisterWriter:
         """
         c = self.config
         via = f"SIP/2.0/{c.via_transport} {c.via_sent_by};branch={branch};rport"
-        if HEADER_VALUE_RE.fullmatch(via) is None:
+        if not is_plain_header_value(via) and HEADER_VALUE_RE.fullmatch(via) is None:
             check_header_value("Via", via)
         zero = expires == 0
         lines = self._lines.get(zero)

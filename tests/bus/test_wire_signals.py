@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sipprofile.proto import names
 from sipprofile.server.bus.messages import Prewritten
-from sipprofile.server.bus.values import STATUS_FIELDS, status_changes
+from sipprofile.server.bus.values import STATUS_FIELDS, status_changes, status_values
 from sipprofile.server.bus.wire import (
     event_body,
     properties_changed_body,
@@ -123,3 +123,12 @@ def test_prewritten_sends_its_bytes_and_keeps_the_last_serial() -> None:
     msg = Prewritten(data, 41)
     assert msg.serial == 41
     assert msg._marshall(False) is data
+
+
+@given(before=statuses, after=statuses)
+def test_the_values_of_one_change_are_its_changes(
+    before: ProfileStatus, after: ProfileStatus
+) -> None:
+    """One StatusChanged names exactly what changed: its values need no comparing."""
+    changed = [n for n, (f, _) in STATUS_FIELDS.items() if getattr(before, f) != getattr(after, f)]
+    assert status_values(after, changed) == status_changes(before, after, changed)

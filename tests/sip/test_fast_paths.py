@@ -21,6 +21,7 @@ from sipprofile.server.sip.errors import SipParseError
 from sipprofile.server.sip.grammar import (
     HEADER_VALUES_RE,
     is_header_value,
+    is_plain_header_value,
     quote_string,
     quote_strings,
 )
@@ -348,3 +349,13 @@ def test_new_cnonce_is_144_random_bits_in_base64url() -> None:
     assert len(raw) == 600 * 18
     # every byte value turns up (10,800 random bytes miss one with odds of ~1e-16)
     assert len(set(raw)) == 256
+
+
+@settings(max_examples=1500)
+@given(TEXTS | VALUES)
+def test_a_plain_header_value_is_a_header_value(text: str) -> None:
+    """The check without a regular expression accepts only what the full one does."""
+    if is_plain_header_value(text):
+        assert is_header_value(text)
+    if text.isascii() and is_header_value(text) and "\t" not in text:
+        assert is_plain_header_value(text)
