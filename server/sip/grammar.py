@@ -171,7 +171,7 @@ def is_header_value(s: str) -> bool:
     (not UTF-8), and no leading or trailing whitespace because a parser would strip it
     and the value would not round-trip. The empty string is valid (an empty Subject).
     """
-    return HEADER_VALUE_RE.fullmatch(s) is not None
+    return is_plain_header_value(s) or HEADER_VALUE_RE.fullmatch(s) is not None
 
 
 def is_hostname(s: str) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Final, overload
 
 from .errors import SipParseError
-from .grammar import ALPHA, HEADER_VALUE_RE, is_header_name, is_token
+from .grammar import ALPHA, is_header_name, is_header_value, is_token
 from .headers import NameAddr, parse_cseq, parse_name_addr, split_list
 from .via import Via, parse_via
 
@@ -139,7 +139,7 @@ def check_header(name: str, value: str) -> tuple[str, str]:
 
 def check_header_value(name: str, value: str) -> None:
     """``SipParseError`` unless ``value`` can be written after ``name:`` as it is."""
-    if HEADER_VALUE_RE.fullmatch(value) is None:
+    if not is_header_value(value):
         raise SipParseError(
             f"value of {name} header {_show(value)} has control characters or "
             "leading/trailing whitespace"

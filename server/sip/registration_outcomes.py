@@ -17,7 +17,7 @@ from typing import Final
 from .digest import DigestSession
 from .message import Response
 from .register_auth import authorization_lines
-from .register_request import RegisterWriter
+from .register_request import RegisterWriter, sent_via
 from .register_response import (
     answers,
     challenges,
@@ -176,16 +176,11 @@ class RegistrationBase:
 
     # ------------------------------------------------------------------ responses
 
-    def _sent_via(self, branch: str) -> str:
-        """Our Via as ``RegisterWriter`` writes it, up to and including ``branch``."""
-        config = self.config
-        return f"SIP/2.0/{config.via_transport} {config.via_sent_by};branch={branch}"
-
     def _matches(self, response: Response, pending: _Pending) -> bool:
         """Whether ``response`` answers the request in flight (RFC 3261 §17.1.3)."""
         branch = pending.branch
         return answers(response, self.config.call_id, pending.cseq, pending.cseq_text, branch,
-                       self._sent_via(branch))  # fmt: skip
+                       sent_via(self.config, branch))  # fmt: skip
 
     def _on_final(self, response: Response, now: float) -> list[Event]:
         pending = self._pending
@@ -245,7 +240,7 @@ class RegistrationBase:
         events = [] if self.state is State.REGISTERED else self._become(State.REGISTERED)
         config = self.config
         event = registered_event(response, granted, contact, config.aor, config.outbound,
-                                 self._sent_via(branch))  # fmt: skip
+                                 sent_via(self.config, branch))  # fmt: skip
         if self._security is not None:
             event = replace(event, negotiated_security=self._security.negotiated)
         events.append(event)
